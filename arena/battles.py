@@ -1,0 +1,157 @@
+"""Serve a battle, record a vote, reveal who was who."""
+
+from __future__ import annotations
+
+import random
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from arena.extensions import db
+from arena.matchmaking import choose_matchup
+from arena.models import OUTCOMES, Battle, Model, Prompt, Response, Vote
+from arena.rendering import RENDER_VERSION, render_markdown
+
+
+class BattleError(Exception):
+    """A vote or a battle request that cannot be honoured; ``status`` is the HTTP status."""
+
+    status = 400
+
+
+class BattleNotFound(BattleError):
+    status = 404
+
+
+class NotYourBattle(BattleError):
+    status = 403
+
+
+class AlreadyVoted(BattleError):
+    status = 409
+
+
+class InvalidOutcome(BattleError):
+    status = 400
+
+
+@dataclass(frozen=True)
+class EmptyPool:
+    """Why no battle can be served, and the command that fixes it."""
+
+    reason: str
+    message: str
+    fix: str | None
+
+
+def new_voter_id() -> str:
+    return secrets.token_urlsafe(16)
+
+
+def serve_battle(
+    voter: str, *, prompt_id: int | None = None, rng: random.Random | None = None
+) -> Battle | None:
+    """Create and return a battle for this voter from stored answers, or None if there is none.
+
+    Left and right are shuffled so a model's position tells nothing.
+    """
+    rng = rng or random.Random()
+    matchup = choose_matchup(voter, prompt_id=prompt_id, rng=rng)
+    if matchup is None:
+        return None
+    left, right = matchup.first_response_id, matchup.second_response_id
+    if rng.random() < 0.5:
+        left, right = right, left
+    battle = Battle(
+        id=secrets.token_urlsafe(16),
+        prompt_id=matchup.prompt_id,
+        left_response_id=left,
+        right_response_id=right,
+        voter=voter,
+    )
+    db.session.add(battle)
+    db.session.commit()
+    ensure_rendered(battle)
+    return battle
+
+
+def ensure_rendered(battle: Battle) -> None:
+    """Render (once, then stored) the prompt and both answers to safe HTML."""
+    changed = False
+    for item in (battle.prompt, battle.left, battle.right):
+        if item.html is None or item.html_version != RENDER_VERSION:
+            item.html = str(render_markdown(item.text))
+            item.html_version = RENDER_VERSION
+            changed = True
+    if changed:
+        db.session.commit()
+
+
+def get_battle(battle_id: str, voter: str) -> Battle:
+    battle = db.session.get(Battle, battle_id) if isinstance(battle_id, str) else None
+    if battle is None:
+        raise BattleNotFound("this battle does not exist")
+    if battle.voter != voter:
+        raise NotYourBattle("this battle was served to someone else")
+    return battle
+
+
+def record_vote(battle_id: str, voter: str, outcome: str) -> Vote:
+    """Store this voter's verdict on a battle they were served; once per battle."""
+    if outcome not in OUTCOMES:
+        raise InvalidOutcome(f"unknown vote {outcome!r}: choose one of {', '.join(OUTCOMES)}")
+    battle = get_battle(battle_id, voter)
+    if battle.vote is not None:
+        raise AlreadyVoted("this battle already has your vote")
+    vote = Vote(
+        battle_id=battle.id,
+        prompt_id=battle.prompt_id,
+        model_a_id=battle.left.model_id,
+        model_b_id=battle.right.model_id,
+        outcome=outcome,
+        voter=voter,
+    )
+    db.session.add(vote)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise AlreadyVoted("this battle already has a vote") from None
+    return vote
+
+
+def explain_empty_pool(voter: str) -> EmptyPool:
+    """Why ``serve_battle`` found nothing, in words for the page."""
+    enabled = db.session.scalar(select(func.count(Model.id)).where(Model.enabled.is_(True))) or 0
+    if enabled == 0:
+        return EmptyPool(
+            "no_models",
+            "No models are registered and enabled yet.",
+            "flask --app arena models sync",
+        )
+    if enabled == 1:
+        return EmptyPool(
+            "one_model",
+            "Only one model is enabled; a battle needs two.",
+            "flask --app arena models enable TAG",
+        )
+    answered = db.session.scalar(
+        select(func.count(func.distinct(Response.model_id)))
+        .join(Model, Model.id == Response.model_id)
+        .join(Prompt, Prompt.id == Response.prompt_id)
+        .where(Response.status == "ok", Model.enabled.is_(True), Prompt.shared.is_(True))
+    )
+    if (answered or 0) < 2:
+        return EmptyPool(
+            "no_answers",
+            "No answers have been generated yet, so there is no battle to show.",
+            "flask --app arena pregenerate --prompts 20",
+        )
+    return EmptyPool(
+        "voter_done",
+        "You have judged every battle in the pool. Thank you! More come with the next "
+        "pre-generation run.",
+        None,
+    )

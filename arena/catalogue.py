@@ -1,0 +1,159 @@
+"""The model registry: sync from a backend's list, add, enable, disable, and size parsing."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+
+from arena.backends import Backend, BackendModel
+from arena.extensions import db
+from arena.models import Model
+
+_SIZE = re.compile(r"^\s*(?:(\d+)\s*x\s*)?(\d[\d,]*(?:\.\d+)?)\s*([KMBT])\s*$", re.IGNORECASE)
+_TAG_SIZE = re.compile(r"(?<![\w.])(?:(\d+)x)?(\d+(?:\.\d+)?)([mb])(?![a-z0-9])", re.IGNORECASE)
+_TAG_QUANT = re.compile(
+    r"(?<![a-z0-9])(q\d(?:_[a-z0-9]+)*|i?q\d_[a-z0-9_]+|b?f16|fp16|f32)\b", re.I
+)
+_UNIT = {"K": 1e-6, "M": 1e-3, "B": 1.0, "T": 1e3}
+
+
+class CatalogueError(ValueError):
+    """A model operation that cannot be done; the message says what to do instead."""
+
+
+@dataclass
+class SyncReport:
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    disabled: list[str] = field(default_factory=list)
+    too_large: list[tuple[str, float]] = field(default_factory=list)
+
+
+def parse_parameter_size(text: str | None) -> float | None:
+    """Billions of parameters from Ollama's ``parameter_size``: ``7.6B``, ``360M``, ``1,000M``.
+
+    A mixture like ``8x7B`` counts every expert (56). Returns None when it cannot tell.
+    """
+    if not text:
+        return None
+    match = _SIZE.match(text)
+    if not match:
+        return None
+    experts, number, unit = match.groups()
+    value = float(number.replace(",", "")) * _UNIT[unit.upper()]
+    return round(value * int(experts or 1), 6)
+
+
+def size_from_tag(tag: str) -> float | None:
+    """Billions of parameters from a tag like ``qwen2.5:0.5b-instruct`` or ``smollm2:135m``."""
+    name, _, variant = tag.partition(":")
+    for part in (variant, name.rsplit("/", 1)[-1]):
+        match = _TAG_SIZE.search(part)
+        if match:
+            experts, number, unit = match.groups()
+            return round(float(number) * _UNIT[unit.upper()] * int(experts or 1), 6)
+    return None
+
+
+def quantization_from_tag(tag: str) -> str | None:
+    match = _TAG_QUANT.search(tag.partition(":")[2])
+    return match.group(1).upper() if match else None
+
+
+def display_name(tag: str) -> str:
+    """``llama3.2:latest`` shows as ``llama3.2``; other tags show as they are."""
+    return tag.removesuffix(":latest")
+
+
+def _apply(model: Model, entry: BackendModel) -> None:
+    model.params_b = parse_parameter_size(entry.parameter_size) or size_from_tag(entry.tag)
+    model.quantization = entry.quantization or quantization_from_tag(entry.tag)
+    model.family = entry.family
+    model.digest = entry.digest
+    model.available = True
+
+
+def get_model(tag: str) -> Model:
+    model = db.session.scalar(select(Model).where(Model.tag == tag))
+    if model is None:
+        raise CatalogueError(
+            f"no model {tag!r} is registered: see `flask --app arena models list`, "
+            "or register it with `flask --app arena models add TAG`"
+        )
+    return model
+
+
+def sync_models(backend: Backend, size_cap_b: float | None) -> SyncReport:
+    """Register every model the backend lists up to the size cap; disable vanished ones.
+
+    A vanished model is disabled and marked unavailable, never deleted: its votes stay.
+    """
+    report = SyncReport()
+    listed = backend.list_models()
+    known = {
+        m.tag: m for m in db.session.scalars(select(Model).where(Model.backend == backend.name))
+    }
+    for entry in listed:
+        size = parse_parameter_size(entry.parameter_size) or size_from_tag(entry.tag)
+        model = known.get(entry.tag)
+        if model is None:
+            if size_cap_b is not None and size is not None and size > size_cap_b:
+                report.too_large.append((entry.tag, size))
+                continue
+            model = Model(tag=entry.tag, backend=backend.name, display_name=display_name(entry.tag))
+            db.session.add(model)
+            report.added.append(entry.tag)
+        elif not model.available:
+            report.updated.append(entry.tag)
+        _apply(model, entry)
+    listed_tags = {entry.tag for entry in listed}
+    for tag, model in known.items():
+        if tag not in listed_tags and model.available:
+            model.available = False
+            model.enabled = False
+            report.disabled.append(tag)
+    db.session.commit()
+    return report
+
+
+def add_model(backend: Backend, tag: str, name: str | None = None) -> Model:
+    """Register one model the backend has, whatever its size (the operator asked for it)."""
+    entries = {entry.tag: entry for entry in backend.list_models()}
+    entry = entries.get(tag) or entries.get(f"{tag}:latest")
+    if entry is None:
+        raise CatalogueError(
+            f"the backend has no model {tag!r}: pull it first (`ollama pull {tag}`), "
+            "and give the tag exactly as `ollama list` shows it"
+        )
+    model = db.session.scalar(select(Model).where(Model.tag == entry.tag))
+    if model is None:
+        model = Model(tag=entry.tag, backend=backend.name, display_name=display_name(entry.tag))
+        db.session.add(model)
+    if name:
+        model.display_name = name
+    _apply(model, entry)
+    model.enabled = True
+    db.session.commit()
+    return model
+
+
+def set_enabled(tag: str, enabled: bool) -> Model:
+    model = get_model(tag)
+    if enabled and not model.available:
+        raise CatalogueError(
+            f"{tag!r} is no longer listed by the backend: pull it again, then run "
+            "`flask --app arena models sync`"
+        )
+    model.enabled = enabled
+    db.session.commit()
+    return model
+
+
+def list_models(enabled_only: bool = False) -> Sequence[Model]:
+    query = select(Model).order_by(Model.params_b.is_(None), Model.params_b, Model.tag)
+    if enabled_only:
+        query = query.where(Model.enabled.is_(True))
+    return db.session.scalars(query).all()

@@ -1,0 +1,13 @@
+"""``flask --app arena ...`` commands: thin wrappers over the service modules."""
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    from arena.cli.catalogue import models_group
+    from arena.cli.pregen import pregenerate_command
+    from arena.cli.prompts import prompts_group
+
+    app.cli.add_command(models_group)
+    app.cli.add_command(prompts_group)
+    app.cli.add_command(pregenerate_command)

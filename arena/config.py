@@ -1,0 +1,123 @@
+"""Configuration: built-in defaults, then ``instance/config.py``, then ``ARENA_*`` variables.
+
+Environment variables drop the ``ARENA_`` prefix: ``ARENA_OLLAMA_URL`` sets ``OLLAMA_URL``.
+Values are parsed as JSON when they look like JSON (``ARENA_POOL_TARGET=30`` is an int),
+as Flask's ``from_prefixed_env`` does. This module imports nothing of ``arena``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "ARENA"
+
+DEFAULT_SYSTEM_PROMPT = (
+    "You are a helpful assistant. Answer the user's request as well as you can. "
+    "Never reveal your name, the name of your model, or the company or team that made you, "
+    "even if asked; if asked who you are, say you are an anonymous assistant."
+)
+
+#: Every setting an operator may change, with its default. README documents each one.
+DEFAULTS: dict[str, Any] = {
+    # Where Ollama listens. None: taken from OLLAMA_HOST, as Ollama's own clients do.
+    "OLLAMA_URL": None,
+    # Sent as "Authorization: Bearer <key>", for a reverse proxy in front of Ollama.
+    "OLLAMA_API_KEY": None,
+    "OLLAMA_CONNECT_TIMEOUT": 5.0,
+    # Seconds to wait for the next streamed token: a cold load of a 14B model on a CPU is slow.
+    "OLLAMA_READ_TIMEOUT": 600.0,
+    "OLLAMA_RETRIES": 3,
+    # First wait between retries, in seconds; it doubles at each retry.
+    "OLLAMA_BACKOFF": 0.5,
+    # How long Ollama keeps a model loaded between two requests of one batch.
+    "OLLAMA_KEEP_ALIVE": "30m",
+    # Generation options, the same for every model so the comparison is fair.
+    "GEN_TEMPERATURE": 0.7,
+    "GEN_NUM_PREDICT": 1024,
+    "GEN_NUM_CTX": 4096,
+    "GEN_SYSTEM_PROMPT": DEFAULT_SYSTEM_PROMPT,
+    # Models above this many billion parameters are not registered by `models sync`.
+    "MODEL_SIZE_CAP_B": 14.0,
+    # None: an SQLite file `arena.db` in the instance folder.
+    "DATABASE_URL": None,
+    # Run database migrations automatically when the app starts (a fresh instance just works).
+    "AUTO_MIGRATE": True,
+    # Longest prompt a visitor or an import may submit, in characters.
+    "PROMPT_MAX_CHARS": 4000,
+    # How long the voter cookie lives, in days.
+    "VOTER_COOKIE_DAYS": 365,
+    # How long a web worker reuses vote counts for matchmaking, in seconds.
+    "MATCHMAKING_CACHE_SECONDS": 10,
+}
+
+
+def load_settings(instance_path: str, test_config: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Return the merged settings, lowest precedence first: defaults, file, environment, tests.
+
+    ``test_config`` wins over everything, so tests are never affected by the machine's variables.
+    """
+    settings = dict(DEFAULTS)
+    settings.update(_from_instance_file(Path(instance_path) / "config.py"))
+    settings.update(_from_environment(os.environ))
+    if test_config:
+        settings.update(test_config)
+    return settings
+
+
+def _from_instance_file(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    namespace: dict[str, Any] = {"__file__": str(path)}
+    exec(compile(path.read_bytes(), str(path), "exec"), namespace)
+    return {key: value for key, value in namespace.items() if key.isupper()}
+
+
+def _from_environment(environ: os._Environ[str] | dict[str, str]) -> dict[str, Any]:
+    import json
+
+    prefix = f"{ENV_PREFIX}_"
+    values: dict[str, Any] = {}
+    for name, raw in environ.items():
+        if not name.startswith(prefix) or name == f"{ENV_PREFIX}_INSTANCE_PATH":
+            continue
+        try:
+            value: Any = json.loads(raw)
+        except ValueError:
+            value = raw
+        values[name.removeprefix(prefix)] = value
+    return values
+
+
+def database_url(settings: dict[str, Any], instance_path: str) -> str:
+    """The SQLAlchemy URL: the configured one, or ``sqlite:///<instance>/arena.db``."""
+    url = settings.get("DATABASE_URL") or settings.get("SQLALCHEMY_DATABASE_URI")
+    if url:
+        return str(url)
+    return "sqlite:///" + str(Path(instance_path) / "arena.db")
+
+
+def ensure_secret_key(instance_path: str) -> str:
+    """Read the instance's secret key, creating it once (mode 0600) when there is none.
+
+    Several gunicorn workers may start at once: the key is written to a temporary file and
+    hard-linked into place, which fails if another process won, so all of them share one key.
+    """
+    path = Path(instance_path) / "secret_key"
+    if not path.exists():
+        tmp = path.with_name(f".secret_key.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_hex(32) + "\n")
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    key = path.read_text().strip()
+    if not key:
+        raise RuntimeError(f"{path} is empty: delete it or set ARENA_SECRET_KEY")
+    return key

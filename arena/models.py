@@ -1,0 +1,218 @@
+"""ORM tables (SQLAlchemy 2.0 style) and the SQLite connection pragmas.
+
+Data flows one way: prompts and models are registered, responses are generated per
+(prompt, model) ahead of time, battles pair two stored responses when served, and votes
+are an append-only log from which every rating is recomputed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import unicodedata
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    TypeDecorator,
+    event,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from arena.extensions import db
+
+OUTCOMES = ("a", "b", "tie", "both_bad")
+RESPONSE_STATUSES = ("ok", "failed", "excluded")
+PROMPT_SOURCES = ("bank", "import", "visitor")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every database (SQLite stores it naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given: use datetime.now(UTC)")
+        return value.astimezone(UTC).replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def prompt_hash(text: str) -> str:
+    """Identity of a prompt: NFC-normalised, whitespace-collapsed, case-folded text."""
+    normal = " ".join(unicodedata.normalize("NFC", text).split()).casefold()
+    return hashlib.sha256(normal.encode("utf-8")).hexdigest()
+
+
+class Model(db.Model):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tag: Mapped[str] = mapped_column(String(200), unique=True)
+    backend: Mapped[str] = mapped_column(String(40), default="ollama")
+    display_name: Mapped[str] = mapped_column(String(200))
+    params_b: Mapped[float | None] = mapped_column(Float)
+    quantization: Mapped[str | None] = mapped_column(String(40))
+    family: Mapped[str | None] = mapped_column(String(80))
+    digest: Mapped[str | None] = mapped_column(String(80))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # False when the backend no longer lists the model; it is disabled, never deleted.
+    available: Mapped[bool] = mapped_column(Boolean, default=True)
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<Model {self.tag}>"
+
+
+class Prompt(db.Model):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+    text_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    html: Mapped[str | None] = mapped_column(Text)
+    html_version: Mapped[int] = mapped_column(default=0)
+    category: Mapped[str] = mapped_column(String(40), default="general", index=True)
+    source: Mapped[str] = mapped_column(String(20), default="bank")
+    # Visitors' prompts join the shared pool only when the operator allows it.
+    shared: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (CheckConstraint(f"source IN {PROMPT_SOURCES!r}", name="source"),)
+
+    def __repr__(self) -> str:
+        return f"<Prompt {self.id} {self.category}>"
+
+
+class Response(db.Model):
+    """One complete answer of one model to one prompt; written only once it is whole."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    prompt_id: Mapped[int] = mapped_column(ForeignKey("prompt.id", ondelete="RESTRICT"))
+    model_id: Mapped[int] = mapped_column(ForeignKey("model.id", ondelete="RESTRICT"))
+    text: Mapped[str] = mapped_column(Text)
+    # The answer rendered to safe HTML once, when stored; re-rendered if the renderer changes.
+    html: Mapped[str | None] = mapped_column(Text)
+    html_version: Mapped[int] = mapped_column(default=0)
+    status: Mapped[str] = mapped_column(String(20), default="ok")
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    seed: Mapped[int | None] = mapped_column(BigInteger)
+    done_reason: Mapped[str | None] = mapped_column(String(20))
+    eval_count: Mapped[int | None] = mapped_column(BigInteger)
+    eval_duration: Mapped[int | None] = mapped_column(BigInteger)
+    prompt_eval_count: Mapped[int | None] = mapped_column(BigInteger)
+    load_duration: Mapped[int | None] = mapped_column(BigInteger)
+    total_duration: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    prompt: Mapped[Prompt] = relationship(lazy="joined", innerjoin=True)
+    model: Mapped[Model] = relationship(lazy="joined", innerjoin=True)
+
+    __table_args__ = (
+        CheckConstraint(f"status IN {RESPONSE_STATUSES!r}", name="status"),
+        # At most one usable answer per (prompt, model): reruns never duplicate one.
+        Index(
+            "uq_response_ok_prompt_model",
+            "prompt_id",
+            "model_id",
+            unique=True,
+            sqlite_where=db.text("status = 'ok'"),
+            postgresql_where=db.text("status = 'ok'"),
+        ),
+        Index("ix_response_model_status_prompt", "model_id", "status", "prompt_id"),
+    )
+
+    @property
+    def tokens_per_second(self) -> float | None:
+        if not self.eval_count or not self.eval_duration:
+            return None
+        return self.eval_count / (self.eval_duration / 1e9)
+
+    @property
+    def seconds(self) -> float | None:
+        return self.total_duration / 1e9 if self.total_duration else None
+
+
+class Battle(db.Model):
+    """Two stored answers to one prompt, shown to one voter; created when served."""
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    prompt_id: Mapped[int] = mapped_column(ForeignKey("prompt.id", ondelete="RESTRICT"))
+    left_response_id: Mapped[int] = mapped_column(ForeignKey("response.id", ondelete="RESTRICT"))
+    right_response_id: Mapped[int] = mapped_column(ForeignKey("response.id", ondelete="RESTRICT"))
+    voter: Mapped[str] = mapped_column(String(64))
+    served_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    prompt: Mapped[Prompt] = relationship()
+    left: Mapped[Response] = relationship(foreign_keys=[left_response_id])
+    right: Mapped[Response] = relationship(foreign_keys=[right_response_id])
+    vote: Mapped[Vote | None] = relationship(back_populates="battle", uselist=False)
+
+    __table_args__ = (Index("ix_battle_voter_served", "voter", "served_at"),)
+
+
+class Vote(db.Model):
+    """One voter's verdict on one battle. The append-only log behind every rating.
+
+    The two models and the prompt are copied from the battle so that ratings read one
+    table, and so that imported history (which has no battle) fits the same log.
+    """
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    battle_id: Mapped[str | None] = mapped_column(
+        ForeignKey("battle.id", ondelete="RESTRICT"), unique=True
+    )
+    prompt_id: Mapped[int | None] = mapped_column(ForeignKey("prompt.id", ondelete="RESTRICT"))
+    model_a_id: Mapped[int] = mapped_column(ForeignKey("model.id", ondelete="RESTRICT"))
+    model_b_id: Mapped[int] = mapped_column(ForeignKey("model.id", ondelete="RESTRICT"))
+    outcome: Mapped[str] = mapped_column(String(10))
+    voter: Mapped[str | None] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(20), default="arena")
+    # Flagged votes are kept for the record but never count in a rating.
+    excluded: Mapped[bool] = mapped_column(Boolean, default=False)
+    flag_reason: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    battle: Mapped[Battle | None] = relationship(back_populates="vote")
+    model_a: Mapped[Model] = relationship(foreign_keys=[model_a_id])
+    model_b: Mapped[Model] = relationship(foreign_keys=[model_b_id])
+
+    __table_args__ = (
+        CheckConstraint(f"outcome IN {OUTCOMES!r}", name="outcome"),
+        CheckConstraint("model_a_id <> model_b_id", name="distinct_models"),
+        Index("ix_vote_voter_prompt", "voter", "prompt_id"),
+        Index("ix_vote_created", "created_at"),
+        Index("ix_vote_pair", "model_a_id", "model_b_id"),
+    )
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """WAL (readers never block the writer), enforced foreign keys, and waiting for locks."""
+    if not isinstance(dbapi_connection, sqlite3.Connection):
+        return
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()

@@ -1,0 +1,76 @@
+"""The battle page: two anonymous answers, a vote, then the reveal."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from werkzeug.wrappers import Response as WerkzeugResponse
+
+from arena import battles
+from arena.extensions import probe_backend
+
+bp = Blueprint("battle", __name__)
+
+VOTE_LABELS = {
+    "a": "A is better",
+    "b": "B is better",
+    "tie": "Tie",
+    "both_bad": "Both are bad",
+}
+
+
+def current_voter() -> str:
+    """The anonymous voter id, kept in the signed session cookie."""
+    voter = session.get("voter")
+    if not isinstance(voter, str) or not voter:
+        voter = battles.new_voter_id()
+        session["voter"] = voter
+    session.permanent = True
+    current_app.permanent_session_lifetime = timedelta(
+        days=int(current_app.config["VOTER_COOKIE_DAYS"])
+    )
+    return voter
+
+
+@bp.get("/")
+def index() -> str | tuple[str, int]:
+    voter = current_voter()
+    battle = battles.serve_battle(voter)
+    if battle is None:
+        empty = battles.explain_empty_pool(voter)
+        return render_template("empty.html", empty=empty, ollama=probe_backend()), 200
+    return render_template("battle.html", battle=battle, labels=VOTE_LABELS, revealed=False)
+
+
+@bp.post("/vote")
+def vote() -> WerkzeugResponse:
+    voter = current_voter()
+    battle_id = request.form.get("battle_id", "")
+    outcome = request.form.get("outcome", "")
+    try:
+        battles.record_vote(battle_id, voter, outcome)
+    except battles.BattleError as error:
+        abort(error.status, description=str(error))
+    return redirect(url_for("battle.show", battle_id=battle_id), code=303)
+
+
+@bp.get("/battle/<battle_id>")
+def show(battle_id: str) -> str:
+    """The voter's own battle: the vote form while open, the reveal once voted."""
+    try:
+        battle = battles.get_battle(battle_id, current_voter())
+    except battles.BattleError as error:
+        abort(error.status, description=str(error))
+    battles.ensure_rendered(battle)
+    revealed = battle.vote is not None
+    return render_template("battle.html", battle=battle, labels=VOTE_LABELS, revealed=revealed)
