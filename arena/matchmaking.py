@@ -93,6 +93,21 @@ def choose_matchup(
     return _any_matchup(voter, models, prompt_id)
 
 
+def choose_model_pair(rng: random.Random | None = None) -> tuple[int, int] | None:
+    """Two enabled models to answer a new prompt (a visitor's own), by the same policy."""
+    rng = rng or random.Random()
+    models = list(
+        db.session.scalars(
+            select(Model.id).where(Model.enabled.is_(True), Model.available.is_(True))
+        )
+    )
+    if len(models) < 2:
+        return None
+    counts = vote_counts()
+    first = min(models, key=lambda m: (counts.get(m, 0), rng.random()))
+    return first, _second_models(first, models, counts, rng)[0]
+
+
 def _second_models(
     first: int, models: list[int], counts: dict[int, int], rng: random.Random
 ) -> list[int]:
