@@ -1,0 +1,80 @@
+"""Ratings over a vote log: pure functions, no Flask, no SQL.
+
+Build a :class:`VoteLog` (``VoteLog.from_records`` or the columnar constructor), filter it
+with ``select(mask)`` / ``exclude_ties()``, then call :func:`compute_leaderboard` or the
+individual rating functions below.
+"""
+
+from arena.ratings.bradley_terry import (
+    DEFAULT_RIDGE,
+    ELO_PER_NAT,
+    BTResult,
+    bootstrap_bt_rows,
+    bradley_terry,
+    bt_from_counts,
+    confidence_rank,
+    fit_bt,
+)
+from arena.ratings.elo import (
+    DEFAULT_SIZE_B,
+    EloHistory,
+    EloResult,
+    effective_sizes,
+    online_elo,
+    size_aware_elo,
+    size_aware_k,
+)
+from arena.ratings.leaderboard import Leaderboard, LeaderboardRow, compute_leaderboard
+from arena.ratings.score import (
+    HeadToHead,
+    ScoreRow,
+    arena_scores,
+    head_to_head,
+    head_to_head_from_counts,
+    scores_from_counts,
+    sort_by_score,
+)
+from arena.ratings.votelog import (
+    A_WINS,
+    B_WINS,
+    BOTH_BAD,
+    OUTCOMES,
+    TIE,
+    VoteLog,
+    win_matrix,
+)
+
+__all__ = [
+    "A_WINS",
+    "BOTH_BAD",
+    "B_WINS",
+    "DEFAULT_RIDGE",
+    "DEFAULT_SIZE_B",
+    "ELO_PER_NAT",
+    "OUTCOMES",
+    "TIE",
+    "BTResult",
+    "EloHistory",
+    "EloResult",
+    "HeadToHead",
+    "Leaderboard",
+    "LeaderboardRow",
+    "ScoreRow",
+    "VoteLog",
+    "arena_scores",
+    "bootstrap_bt_rows",
+    "bradley_terry",
+    "bt_from_counts",
+    "compute_leaderboard",
+    "confidence_rank",
+    "effective_sizes",
+    "fit_bt",
+    "head_to_head",
+    "head_to_head_from_counts",
+    "online_elo",
+    "scores_from_counts",
+    "size_aware_elo",
+    "size_aware_k",
+    "sort_by_score",
+    "win_matrix",
+]
