@@ -28,6 +28,7 @@ from arena.backends import (
 )
 from arena.extensions import db
 from arena.models import Model, Prompt, Response
+from arena.rendering import RENDER_VERSION, render_markdown
 
 #: A model whose requests fail this many times in a row is skipped for the rest of the run.
 MAX_CONSECUTIVE_FAILURES = 3
@@ -149,6 +150,8 @@ def store_answer(
         prompt_id=prompt_id,
         model_id=model_id,
         text=result.text,
+        html=str(render_markdown(result.text)),
+        html_version=RENDER_VERSION,
         status="ok",
         options=options.to_ollama(),
         seed=options.seed,

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from arena.extensions import db
 from arena.models import Prompt, prompt_hash
+from arena.rendering import RENDER_VERSION, render_markdown
 
 CATEGORIES = ("writing", "coding", "reasoning", "knowledge", "advice", "fun", "multilingual")
 DEFAULT_CATEGORY = "general"
@@ -80,6 +81,8 @@ def add_prompts(
             Prompt(
                 text=text,
                 text_hash=digest,
+                html=str(render_markdown(text)),
+                html_version=RENDER_VERSION,
                 category=_clean_category(category),
                 source=source,
                 shared=shared,
