@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         from arena.backends.ollama import parse_ollama_host
 
         app.config["OLLAMA_URL"] = parse_ollama_host(os.environ.get("OLLAMA_HOST"))
+    app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(days=int(app.config["VOTER_COOKIE_DAYS"]))
     app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    # The voter cookie is set once; re-signing it on every page view buys nothing.
+    app.config.setdefault("SESSION_REFRESH_EACH_REQUEST", False)
     app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
 
     from arena import database, rendering

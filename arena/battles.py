@@ -5,13 +5,14 @@ from __future__ import annotations
 import random
 import secrets
 from dataclasses import dataclass
+from functools import cache
 
-from sqlalchemy import func, select
+from sqlalchemy import CompoundSelect, bindparam, func, insert, literal, select, union_all
 from sqlalchemy.exc import IntegrityError
 
 from arena.extensions import db
 from arena.matchmaking import choose_matchup
-from arena.models import OUTCOMES, Battle, Model, Prompt, Response, Vote
+from arena.models import OUTCOMES, Battle, Model, Prompt, Response, Vote, utcnow
 from arena.rendering import RENDER_VERSION, render_markdown
 
 
@@ -50,10 +51,38 @@ def new_voter_id() -> str:
     return secrets.token_urlsafe(16)
 
 
+@dataclass(frozen=True)
+class Side:
+    """One answer as the page shows it; ``model`` is filled only after the vote."""
+
+    html: str
+    model: Reveal | None = None
+
+
+@dataclass(frozen=True)
+class Reveal:
+    display_name: str
+    params_b: float | None
+    quantization: str | None
+    tokens_per_second: float | None
+    seconds: float | None
+
+
+@dataclass(frozen=True)
+class BattleView:
+    """What the battle page needs, and nothing that names a model before the vote."""
+
+    id: str
+    prompt_html: str
+    left: Side
+    right: Side
+    outcome: str | None = None
+
+
 def serve_battle(
     voter: str, *, prompt_id: int | None = None, rng: random.Random | None = None
-) -> Battle | None:
-    """Create and return a battle for this voter from stored answers, or None if there is none.
+) -> BattleView | None:
+    """Create a battle for this voter from stored answers, or None if there is none.
 
     Left and right are shuffled so a model's position tells nothing.
     """
@@ -64,17 +93,66 @@ def serve_battle(
     left, right = matchup.first_response_id, matchup.second_response_id
     if rng.random() < 0.5:
         left, right = right, left
-    battle = Battle(
-        id=secrets.token_urlsafe(16),
-        prompt_id=matchup.prompt_id,
-        left_response_id=left,
-        right_response_id=right,
-        voter=voter,
+    battle_id = secrets.token_urlsafe(16)
+    db.session.connection().execute(
+        insert(Battle),
+        {
+            "id": battle_id,
+            "prompt_id": matchup.prompt_id,
+            "left_response_id": left,
+            "right_response_id": right,
+            "voter": voter,
+            "served_at": utcnow(),
+        },
     )
-    db.session.add(battle)
     db.session.commit()
+    params = {"prompt": matchup.prompt_id, "left": left, "right": right}
+    parts = {
+        part: (html, version)
+        for part, html, version in db.session.connection().execute(_html_statement(), params)
+    }
+    if {version for _, version in parts.values()} != {RENDER_VERSION}:
+        return battle_view(db.session.get(Battle, battle_id))  # stored HTML is out of date
+    return BattleView(battle_id, parts[0][0], Side(parts[1][0]), Side(parts[2][0]))
+
+
+@cache
+def _html_statement() -> CompoundSelect:
+    """The stored HTML of the prompt (0), the left (1) and the right (2) answer, in one go."""
+    return union_all(
+        select(literal(0).label("part"), Prompt.html, Prompt.html_version).where(
+            Prompt.id == bindparam("prompt")
+        ),
+        select(literal(1), Response.html, Response.html_version).where(
+            Response.id == bindparam("left")
+        ),
+        select(literal(2), Response.html, Response.html_version).where(
+            Response.id == bindparam("right")
+        ),
+    )
+
+
+def battle_view(battle: Battle) -> BattleView:
+    """The page's view of a stored battle; models are revealed once it has a vote."""
     ensure_rendered(battle)
-    return battle
+    outcome = battle.vote.outcome if battle.vote is not None else None
+
+    def side(response: Response) -> Side:
+        if outcome is None:
+            return Side(response.html or "")
+        model = response.model
+        reveal = Reveal(
+            model.display_name,
+            model.params_b,
+            model.quantization,
+            response.tokens_per_second,
+            response.seconds,
+        )
+        return Side(response.html or "", reveal)
+
+    return BattleView(
+        battle.id, battle.prompt.html or "", side(battle.left), side(battle.right), outcome
+    )
 
 
 def ensure_rendered(battle: Battle) -> None:

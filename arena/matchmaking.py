@@ -4,6 +4,9 @@ The policy of the original arena, made to work from stored answers: the first mo
 one with the fewest votes, the second is drawn with weight 1/(votes + 1) among the others,
 leaving out the first model's last five opponents; then a prompt both have answered that
 this voter has not yet judged for this pair. A model never meets itself.
+
+This runs on every battle page view, so its statements are built once and reused (SQLAlchemy
+then reuses their compiled form), and the per-model vote counts are cached for a few seconds.
 """
 
 from __future__ import annotations
@@ -11,9 +14,10 @@ from __future__ import annotations
 import random
 import time
 from dataclasses import dataclass
+from functools import cache
 
 from flask import current_app
-from sqlalchemy import and_, func, or_, select, union_all
+from sqlalchemy import Select, and_, bindparam, func, literal_column, or_, select, union_all
 from sqlalchemy.orm import aliased
 
 from arena.extensions import db
@@ -31,44 +35,37 @@ class Matchup:
     second_response_id: int
 
 
-def vote_counts() -> dict[int, int]:
-    """Votes per model id (both sides), cached for ``MATCHMAKING_CACHE_SECONDS`` per process."""
+@dataclass(frozen=True)
+class PoolSnapshot:
+    """Models that can battle and their vote counts, shared by requests for a few seconds."""
+
+    taken_at: float
+    models: tuple[int, ...]
+    votes: dict[int, int]
+
+
+def snapshot() -> PoolSnapshot:
+    """The current snapshot, rebuilt after ``MATCHMAKING_CACHE_SECONDS`` in this process."""
     ttl = float(current_app.config.get("MATCHMAKING_CACHE_SECONDS", 10))
-    cached = current_app.extensions.get("arena_vote_counts")
+    cached: PoolSnapshot | None = current_app.extensions.get("arena_pool_snapshot")
     now = time.monotonic()
-    if cached and now - cached[0] < ttl:
-        return cached[1]
-    sides = union_all(
-        select(Vote.model_a_id.label("model_id")), select(Vote.model_b_id.label("model_id"))
-    ).subquery()
-    rows = db.session.execute(select(sides.c.model_id, func.count()).group_by(sides.c.model_id))
-    counts = {model_id: count for model_id, count in rows}
-    current_app.extensions["arena_vote_counts"] = (now, counts)
-    return counts
+    if cached is not None and now - cached.taken_at < ttl:
+        return cached
+    models = tuple(db.session.scalars(_candidate_models_statement()))
+    votes = {m: n for m, n in db.session.execute(_vote_counts_statement())}
+    fresh = PoolSnapshot(now, models, votes)
+    current_app.extensions["arena_pool_snapshot"] = fresh
+    return fresh
+
+
+def vote_counts() -> dict[int, int]:
+    """Votes per model id (both sides), from the cached snapshot."""
+    return snapshot().votes
 
 
 def recent_opponents(model_id: int, n: int = RECENT_OPPONENTS) -> set[int]:
-    rows = db.session.execute(
-        select(Vote.model_a_id, Vote.model_b_id)
-        .where(or_(Vote.model_a_id == model_id, Vote.model_b_id == model_id))
-        .order_by(Vote.id.desc())
-        .limit(n)
-    )
+    rows = db.session.connection().execute(_recent_statement(), {"model": model_id, "n": n})
     return {b if a == model_id else a for a, b in rows}
-
-
-def candidate_models() -> list[int]:
-    """Enabled models with at least one usable answer."""
-    query = (
-        select(Model.id)
-        .where(Model.enabled.is_(True))
-        .where(
-            select(Response.id)
-            .where(Response.model_id == Model.id, Response.status == "ok")
-            .exists()
-        )
-    )
-    return list(db.session.scalars(query))
 
 
 def choose_matchup(
@@ -80,17 +77,18 @@ def choose_matchup(
     prompts in the shared pool.
     """
     rng = rng or random.Random()
-    models = candidate_models()
-    if len(models) < 2:
+    pool = snapshot()
+    if len(pool.models) < 2:
         return None
-    counts = vote_counts()
-    firsts = sorted(models, key=lambda m: (counts.get(m, 0), rng.random()))
+    firsts = sorted(pool.models, key=lambda m: (pool.votes.get(m, 0), rng.random()))
+    pair_statement = _pair_statement(prompt_id is not None)
     for first in firsts[:FIRST_MODEL_TRIES]:
-        for second in _second_models(first, models, counts, rng)[:SECOND_MODEL_TRIES]:
-            found = _pair_matchup(voter, first, second, prompt_id)
-            if found:
-                return found
-    return _any_matchup(voter, models, prompt_id)
+        for second in _second_models(first, pool.models, pool.votes, rng)[:SECOND_MODEL_TRIES]:
+            params = {"voter": voter, "x": first, "y": second, "prompt": prompt_id}
+            row = db.session.connection().execute(pair_statement, params).first()
+            if row:
+                return Matchup(row[0], row[1], row[2])
+    return _any_matchup(voter, pool.models, prompt_id)
 
 
 def choose_model_pair(rng: random.Random | None = None) -> tuple[int, int] | None:
@@ -109,7 +107,7 @@ def choose_model_pair(rng: random.Random | None = None) -> tuple[int, int] | Non
 
 
 def _second_models(
-    first: int, models: list[int], counts: dict[int, int], rng: random.Random
+    first: int, models: tuple[int, ...] | list[int], counts: dict[int, int], rng: random.Random
 ) -> list[int]:
     """Opponents in the order to try: weighted by 1/(votes + 1), recent opponents last."""
     recent = recent_opponents(first)
@@ -125,49 +123,81 @@ def _weighted_order(items: list[int], counts: dict[int, int], rng: random.Random
     return [m for _, m in sorted(keyed, reverse=True)]
 
 
-def _unjudged(voter: str, prompt_column, model_x, model_y):  # type: ignore[no-untyped-def]
-    """No vote of this voter on this prompt for this pair, in either order."""
-    return ~(
+def _any_matchup(voter: str, models: tuple[int, ...], prompt_id: int | None) -> Matchup | None:
+    """Last resort when the preferred pairs are exhausted for this voter: any pair at all."""
+    query, first, second = _pairs_query(prompt_id is not None)
+    query = query.where(
+        first.model_id < second.model_id, first.model_id.in_(models), second.model_id.in_(models)
+    )
+    params = {"voter": voter, "prompt": prompt_id}
+    row = db.session.execute(query.order_by(func.random()).limit(1), params).first()
+    return Matchup(row[0], row[1], row[2]) if row else None
+
+
+# Statements, built once per process.
+
+
+@cache
+def _candidate_models_statement() -> Select:
+    """Enabled models with at least one usable answer."""
+    answered = select(Response.id).where(Response.model_id == Model.id, Response.status == "ok")
+    return select(Model.id).where(Model.enabled.is_(True), answered.exists())
+
+
+@cache
+def _vote_counts_statement() -> Select:
+    sides = union_all(
+        select(Vote.model_a_id.label("model_id")), select(Vote.model_b_id.label("model_id"))
+    ).subquery()
+    return select(sides.c.model_id, func.count()).group_by(sides.c.model_id)
+
+
+@cache
+def _recent_statement() -> Select:
+    model = bindparam("model")
+    return (
+        select(Vote.model_a_id, Vote.model_b_id)
+        .where(or_(Vote.model_a_id == model, Vote.model_b_id == model))
+        .order_by(Vote.id.desc())
+        .limit(bindparam("n"))
+    )
+
+
+@cache
+def _pairs_query(one_prompt: bool) -> tuple[Select, type[Response], type[Response]]:
+    """Answer pairs to the same prompt that ``:voter`` has not judged, in either order."""
+    first, second = aliased(Response), aliased(Response)
+    judged = (
         select(Vote.id)
         .where(
-            Vote.voter == voter,
-            Vote.prompt_id == prompt_column,
+            Vote.voter == bindparam("voter"),
+            Vote.prompt_id == first.prompt_id,
             or_(
-                and_(Vote.model_a_id == model_x, Vote.model_b_id == model_y),
-                and_(Vote.model_a_id == model_y, Vote.model_b_id == model_x),
+                and_(Vote.model_a_id == first.model_id, Vote.model_b_id == second.model_id),
+                and_(Vote.model_a_id == second.model_id, Vote.model_b_id == first.model_id),
             ),
         )
         .exists()
     )
-
-
-def _pairs_query(voter: str, prompt_id: int | None):  # type: ignore[no-untyped-def]
-    first, second = aliased(Response), aliased(Response)
+    ok = literal_column("'ok'")  # a literal, so SQLite can use the partial unique index
     query = (
-        select(first.prompt_id, first.id, second.id, first.model_id, second.model_id)
-        .join(second, and_(second.prompt_id == first.prompt_id, second.status == "ok"))
-        .where(first.status == "ok", first.model_id != second.model_id)
-        .where(_unjudged(voter, first.prompt_id, first.model_id, second.model_id))
+        select(first.prompt_id, first.id, second.id)
+        .join(second, and_(second.prompt_id == first.prompt_id, second.status == ok))
+        .where(first.status == ok, first.model_id != second.model_id, ~judged)
     )
-    if prompt_id is None:
-        query = query.join(Prompt, Prompt.id == first.prompt_id).where(Prompt.shared.is_(True))
+    if one_prompt:
+        query = query.where(first.prompt_id == bindparam("prompt"))
     else:
-        query = query.where(first.prompt_id == prompt_id)
+        query = query.join(Prompt, Prompt.id == first.prompt_id).where(Prompt.shared.is_(True))
     return query, first, second
 
 
-def _pair_matchup(voter: str, model_x: int, model_y: int, prompt_id: int | None) -> Matchup | None:
-    query, first, second = _pairs_query(voter, prompt_id)
-    query = query.where(first.model_id == model_x, second.model_id == model_y)
-    row = db.session.execute(query.order_by(func.random()).limit(1)).first()
-    return Matchup(row[0], row[1], row[2]) if row else None
-
-
-def _any_matchup(voter: str, models: list[int], prompt_id: int | None) -> Matchup | None:
-    """Last resort when the preferred pairs are exhausted for this voter: any pair at all."""
-    query, first, second = _pairs_query(voter, prompt_id)
-    query = query.where(
-        first.model_id < second.model_id, first.model_id.in_(models), second.model_id.in_(models)
+@cache
+def _pair_statement(one_prompt: bool) -> Select:
+    """One random unjudged prompt answered by both ``:x`` and ``:y``."""
+    query, first, second = _pairs_query(one_prompt)
+    return (
+        query.where(first.model_id == bindparam("x"), second.model_id == bindparam("y"))
+        .order_by(func.random())
+        .limit(1)
     )
-    row = db.session.execute(query.order_by(func.random()).limit(1)).first()
-    return Matchup(row[0], row[1], row[2]) if row else None

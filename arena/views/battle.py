@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from flask import (
     Blueprint,
     abort,
-    current_app,
     redirect,
     render_template,
     request,
@@ -35,10 +32,7 @@ def current_voter() -> str:
     if not isinstance(voter, str) or not voter:
         voter = battles.new_voter_id()
         session["voter"] = voter
-    session.permanent = True
-    current_app.permanent_session_lifetime = timedelta(
-        days=int(current_app.config["VOTER_COOKIE_DAYS"])
-    )
+        session.permanent = True  # lives VOTER_COOKIE_DAYS (PERMANENT_SESSION_LIFETIME)
     return voter
 
 
@@ -49,7 +43,7 @@ def index() -> str | tuple[str, int]:
     if battle is None:
         empty = battles.explain_empty_pool(voter)
         return render_template("empty.html", empty=empty, ollama=probe_backend()), 200
-    return render_template("battle.html", battle=battle, labels=VOTE_LABELS, revealed=False)
+    return render_template("battle.html", battle=battle, labels=VOTE_LABELS)
 
 
 @bp.post("/vote")
@@ -71,6 +65,4 @@ def show(battle_id: str) -> str:
         battle = battles.get_battle(battle_id, current_voter())
     except battles.BattleError as error:
         abort(error.status, description=str(error))
-    battles.ensure_rendered(battle)
-    revealed = battle.vote is not None
-    return render_template("battle.html", battle=battle, labels=VOTE_LABELS, revealed=revealed)
+    return render_template("battle.html", battle=battles.battle_view(battle), labels=VOTE_LABELS)
