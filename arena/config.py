@@ -51,6 +51,30 @@ DEFAULTS: dict[str, Any] = {
     "VOTER_COOKIE_DAYS": 365,
     # How long a web worker reuses vote counts for matchmaking, in seconds.
     "MATCHMAKING_CACHE_SECONDS": 10,
+    # Pre-generation keeps every pair of enabled models supplied with this many battles that
+    # most voters (those who voted in the last POOL_ACTIVE_VOTER_DAYS days) have not judged.
+    "POOL_TARGET": 20,
+    "POOL_ACTIVE_VOTER_DAYS": 30,
+    # A model with this many votes gets no new answers (None: no cap; the original arena: 150).
+    "BATTLE_CAP": None,
+    # A failed answer is retried this many times, waiting GEN_RETRY_BACKOFF s, then twice that...
+    "GEN_RETRIES": 2,
+    "GEN_RETRY_BACKOFF": 5.0,
+    # Answers naming their model or maker are excluded and regenerated once with another seed.
+    "LEAK_FILTER": True,
+    # The worker's nightly window: a cron expression (local time) for its start, and its end.
+    "WORKER_WINDOW": "0 1 * * *",
+    "WORKER_WINDOW_UNTIL": "06:00",
+    # How often the worker records that it is alive; pages call it gone after 3 missed beats.
+    "WORKER_HEARTBEAT_SECONDS": 10,
+    # How often the worker looks for visitors' prompts when no batch is running, in seconds.
+    "VISITOR_POLL_SECONDS": 2,
+    # Visitors' own prompts join the shared battle pool only when this is true.
+    "VISITOR_PROMPTS_SHARED": False,
+    # At most this many visitors' prompts wait at once (each visitor may have one waiting).
+    "VISITOR_QUEUE_MAX": 50,
+    # How often the waiting page reloads itself, in seconds.
+    "VISITOR_REFRESH_SECONDS": 3,
 }
 
 

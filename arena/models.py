@@ -216,3 +216,12 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+# Pre-generation tables (runs, failures, the visitors' queue, the worker's heartbeat).
+from arena.models_pregen import (  # noqa: E402, F401  (re-exported)
+    GenerationFailure,
+    GenerationRun,
+    VisitorRequest,
+    WorkerHeartbeat,
+)
