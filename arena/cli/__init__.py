@@ -4,6 +4,7 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
+    from arena.cli.backup import backup_command, restore_command
     from arena.cli.catalogue import models_group
     from arena.cli.pregen import pregenerate_command
     from arena.cli.prompts import prompts_group
@@ -11,3 +12,5 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(models_group)
     app.cli.add_command(prompts_group)
     app.cli.add_command(pregenerate_command)
+    app.cli.add_command(backup_command)
+    app.cli.add_command(restore_command)
