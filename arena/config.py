@@ -49,6 +49,14 @@ DEFAULTS: dict[str, Any] = {
     "PROMPT_MAX_CHARS": 4000,
     # How long the voter cookie lives, in days.
     "VOTER_COOKIE_DAYS": 365,
+    # Reverse proxies in front of the app whose X-Forwarded-* headers are trusted (0: none).
+    "PROXY_HOPS": 0,
+    # Send Strict-Transport-Security with this max-age when served over HTTPS (0: off).
+    "HSTS_SECONDS": 0,
+    # Where `flask --app arena backup` and the nightly backup write (None: <instance>/backups).
+    "BACKUP_DIR": None,
+    # How many nightly backups to keep.
+    "BACKUP_KEEP": 7,
     # How long a web worker reuses vote counts for matchmaking, in seconds.
     "MATCHMAKING_CACHE_SECONDS": 10,
     # Pre-generation keeps every pair of enabled models supplied with this many battles that
@@ -75,6 +83,19 @@ DEFAULTS: dict[str, Any] = {
     "VISITOR_QUEUE_MAX": 50,
     # How often the waiting page reloads itself, in seconds.
     "VISITOR_REFRESH_SECONDS": 3,
+    # Size classes for leaderboard filters, cut at these sizes in billions (ascending):
+    # [2, 4, 9] gives <= 2B, 2-4B, 4-9B and > 9B.
+    "SIZE_CLASS_BOUNDS_B": [2, 4, 9],
+    # Bradley-Terry: bootstrap rounds for the 95% intervals, and the model pinned at 1000
+    # (None: the mean rating is 1000).
+    "LEADERBOARD_BOOTSTRAP_ROUNDS": 200,
+    "LEADERBOARD_BT_ANCHOR": None,
+    # A cached leaderboard whose votes changed is still served for this many seconds after it
+    # was computed (0: always recomputed at the first view after a change). Set it above the
+    # worker's refresh interval so page views never compute.
+    "LEADERBOARD_MAX_STALE_SECONDS": 0,
+    # Cached leaderboards kept (one per filter set asked for); the oldest are dropped.
+    "LEADERBOARD_CACHE_ENTRIES": 200,
 }
 
 

@@ -202,6 +202,13 @@ class Vote(db.Model):
         Index("ix_vote_voter_prompt", "voter", "prompt_id"),
         Index("ix_vote_created", "created_at"),
         Index("ix_vote_pair", "model_a_id", "model_b_id"),
+        # Tiny (only flagged votes): lets the leaderboard cache see a flag change cheaply.
+        Index(
+            "ix_vote_excluded",
+            "id",
+            sqlite_where=db.text("excluded = 1"),
+            postgresql_where=db.text("excluded"),
+        ),
     )
 
 
@@ -217,6 +224,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
+
+# The leaderboard cache, shared by web workers and the background worker.
+from arena.models_leaderboard import LeaderboardCache  # noqa: E402, F401  (re-exported)
 
 # Pre-generation tables (runs, failures, the visitors' queue, the worker's heartbeat).
 from arena.models_pregen import (  # noqa: E402, F401  (re-exported)
