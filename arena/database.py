@@ -45,3 +45,6 @@ def prepare(app: Flask) -> None:
         upgrade(directory=str(MIGRATIONS_DIR))
         if db.session.scalar(select(func.count(Prompt.id))) == 0:
             load_builtin_prompts()
+        db.session.remove()
+        # No pooled connection may cross a fork (gunicorn's preload_app): start afresh.
+        db.engine.dispose()
