@@ -1,0 +1,176 @@
+"""Backend-neutral types: model entries, generation options, results, errors and the protocol.
+
+This module is a leaf: it imports nothing from the rest of ``arena``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+__all__ = [
+    "Backend",
+    "BackendBusy",
+    "BackendError",
+    "BackendHTTPError",
+    "BackendModel",
+    "BackendTimeout",
+    "BackendUnreachable",
+    "ChatResult",
+    "GenerationOptions",
+    "MalformedReply",
+    "ModelNotFound",
+    "StreamError",
+]
+
+
+@dataclass(frozen=True)
+class BackendModel:
+    """One entry of a backend's model list."""
+
+    tag: str  # exactly as the backend names it, e.g. "qwen2.5:0.5b-instruct-q8_0"
+    family: str | None
+    parameter_size: str | None  # raw string from the details, e.g. "7.6B", "360M"
+    quantization: str | None  # e.g. "Q4_K_M"
+    size_bytes: int | None
+    digest: str | None
+
+
+@dataclass(frozen=True)
+class GenerationOptions:
+    """Sampling and runner options for one generation.
+
+    ``num_ctx`` is a runner option: keep it constant across calls, because a request
+    that changes it (or leaves out a value an earlier request set) forces a model reload.
+    """
+
+    temperature: float = 0.7
+    num_predict: int = 1024
+    seed: int | None = None
+    top_p: float | None = None
+    num_ctx: int | None = None
+
+    def to_ollama(self) -> dict[str, Any]:
+        """The Ollama ``options`` object, leaving out options that are None."""
+        values: dict[str, Any] = {
+            "temperature": self.temperature,
+            "num_predict": self.num_predict,
+            "seed": self.seed,
+            "top_p": self.top_p,
+            "num_ctx": self.num_ctx,
+        }
+        return {key: value for key, value in values.items() if value is not None}
+
+
+@dataclass(frozen=True)
+class ChatResult:
+    """The complete answer of one chat generation, with the backend's timing stats.
+
+    Durations are nanoseconds, counts are tokens; a metric is None when the backend left
+    it out (Ollama omits zero metrics).
+    """
+
+    text: str
+    model: str
+    done_reason: str | None
+    eval_count: int | None
+    eval_duration: int | None
+    prompt_eval_count: int | None
+    prompt_eval_duration: int | None
+    load_duration: int | None
+    total_duration: int | None
+
+    @property
+    def tokens_per_second(self) -> float | None:
+        """Generation speed (eval_count / eval_duration), or None when unknown."""
+        if not self.eval_count or not self.eval_duration or self.eval_duration <= 0:
+            return None
+        return self.eval_count / (self.eval_duration / 1e9)
+
+
+class BackendError(Exception):
+    """Base class of backend failures; ``str(exc)`` tells an operator what to do."""
+
+
+class BackendUnreachable(BackendError):
+    """The backend could not be connected to (after retries)."""
+
+
+class BackendTimeout(BackendError):
+    """A connect or read timeout."""
+
+
+class ModelNotFound(BackendError):
+    """The backend does not have the requested model."""
+
+    def __init__(self, model: str, url: str | None = None) -> None:
+        self.model = model
+        self.url = url
+        where = f" on {url}" if url else ""
+        super().__init__(
+            f"model {model!r} not found{where}: pull it with `ollama pull {model}` "
+            "or run `flask --app arena models sync`"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.model, self.url))
+
+
+class BackendBusy(BackendError):
+    """The backend kept answering 503 (queue full) after retries."""
+
+
+class StreamError(BackendError):
+    """An error line arrived mid-stream, or the stream ended without its final chunk."""
+
+
+class MalformedReply(BackendError):
+    """The backend answered something that is not JSON or does not have the expected shape."""
+
+
+class BackendHTTPError(BackendError):
+    """Any other non-2xx answer; ``status`` is the HTTP status, ``message`` the server's text."""
+
+    def __init__(self, status: int, message: str, url: str | None = None, hint: str = "") -> None:
+        self.status = status
+        self.message = message
+        self.url = url
+        self.hint = hint
+        where = url or "the backend"
+        text = f"{where} answered HTTP {status}: {message}"
+        super().__init__(f"{text}: {hint}" if hint else text)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.status, self.message, self.url, self.hint))
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """What the arena needs from a model server."""
+
+    name: str
+
+    def list_models(self) -> list[BackendModel]:
+        """The models installed on the backend."""
+        ...
+
+    def chat(
+        self,
+        model: str,
+        messages: list[dict[str, str]],
+        options: GenerationOptions,
+        *,
+        keep_alive: int | str | None = None,
+        on_token: Callable[[str], None] | None = None,
+    ) -> ChatResult:
+        """Generate a reply; ``on_token`` receives each text piece as it streams."""
+        ...
+
+    def version(self) -> str:
+        """The backend's version string."""
+        ...
+
+    def unload(self, model: str) -> None:
+        """Free the model's memory now."""
+        ...
