@@ -11,7 +11,7 @@ from sqlalchemy import CompoundSelect, bindparam, func, insert, literal, select,
 from sqlalchemy.exc import IntegrityError
 
 from arena.extensions import db
-from arena.matchmaking import choose_matchup
+from arena.matchmaking import choose_matchup, note_vote
 from arena.models import OUTCOMES, Battle, Model, Prompt, Response, Vote, utcnow
 from arena.rendering import RENDER_VERSION, render_markdown
 
@@ -197,6 +197,7 @@ def record_vote(battle_id: str, voter: str, outcome: str) -> Vote:
     except IntegrityError:
         db.session.rollback()
         raise AlreadyVoted("this battle already has a vote") from None
+    note_vote(vote.model_a_id, vote.model_b_id)
     return vote
 
 

@@ -13,11 +13,21 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 
 from flask import current_app
-from sqlalchemy import Select, and_, bindparam, func, literal_column, or_, select, union_all
+from sqlalchemy import (
+    Connection,
+    Select,
+    and_,
+    bindparam,
+    func,
+    literal_column,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import aliased
 
 from arena.extensions import db
@@ -37,11 +47,25 @@ class Matchup:
 
 @dataclass(frozen=True)
 class PoolSnapshot:
-    """Models that can battle and their vote counts, shared by requests for a few seconds."""
+    """What matchmaking reads on every request, shared by requests for a few seconds.
+
+    ``votes`` is bumped in place by :func:`note_vote` so this process's own votes count at
+    once; ``pairs`` fills lazily with the prompts two models both answered (the voter's own
+    history is always read fresh).
+    """
 
     taken_at: float
     models: tuple[int, ...]
     votes: dict[int, int]
+    pairs: dict[tuple[int, int], tuple[tuple[int, int, int], ...]] = field(default_factory=dict)
+
+    def shared_answers(self, x: int, y: int) -> tuple[tuple[int, int, int], ...]:
+        """(prompt, answer of x, answer of y) for every shared prompt both answered."""
+        found = self.pairs.get((x, y))
+        if found is None:
+            rows = db.session.connection().execute(_shared_answers_statement(), {"x": x, "y": y})
+            found = self.pairs[(x, y)] = tuple((p, a, b) for p, a, b in rows)
+        return found
 
 
 def snapshot() -> PoolSnapshot:
@@ -56,6 +80,14 @@ def snapshot() -> PoolSnapshot:
     fresh = PoolSnapshot(now, models, votes)
     current_app.extensions["arena_pool_snapshot"] = fresh
     return fresh
+
+
+def note_vote(model_a: int, model_b: int) -> None:
+    """Count a vote just stored in the cached snapshot, before its next refresh."""
+    cached: PoolSnapshot | None = current_app.extensions.get("arena_pool_snapshot")
+    if cached is not None:
+        for model in (model_a, model_b):
+            cached.votes[model] = cached.votes.get(model, 0) + 1
 
 
 def vote_counts() -> dict[int, int]:
@@ -81,14 +113,36 @@ def choose_matchup(
     if len(pool.models) < 2:
         return None
     firsts = sorted(pool.models, key=lambda m: (pool.votes.get(m, 0), rng.random()))
-    pair_statement = _pair_statement(prompt_id is not None)
+    connection = db.session.connection()
     for first in firsts[:FIRST_MODEL_TRIES]:
         for second in _second_models(first, pool.models, pool.votes, rng)[:SECOND_MODEL_TRIES]:
-            params = {"voter": voter, "x": first, "y": second, "prompt": prompt_id}
-            row = db.session.connection().execute(pair_statement, params).first()
-            if row:
-                return Matchup(row[0], row[1], row[2])
+            if prompt_id is not None:
+                params = {"voter": voter, "x": first, "y": second, "prompt": prompt_id}
+                row = connection.execute(_pair_statement(True), params).first()
+                if row:
+                    return Matchup(row[0], row[1], row[2])
+                continue
+            found = _unjudged_choice(connection, pool, voter, first, second, rng)
+            if found:
+                return found
     return _any_matchup(voter, pool.models, prompt_id)
+
+
+def _unjudged_choice(
+    connection: Connection,
+    pool: PoolSnapshot,
+    voter: str,
+    first: int,
+    second: int,
+    rng: random.Random,
+) -> Matchup | None:
+    answers = pool.shared_answers(first, second)
+    if not answers:
+        return None
+    params = {"voter": voter, "x": first, "y": second}
+    judged = set(connection.execute(_judged_statement(), params).scalars())
+    fresh = [row for row in answers if row[0] not in judged]
+    return Matchup(*rng.choice(fresh)) if fresh else None
 
 
 def choose_model_pair(rng: random.Random | None = None) -> tuple[int, int] | None:
@@ -190,6 +244,34 @@ def _pairs_query(one_prompt: bool) -> tuple[Select, type[Response], type[Respons
     else:
         query = query.join(Prompt, Prompt.id == first.prompt_id).where(Prompt.shared.is_(True))
     return query, first, second
+
+
+@cache
+def _shared_answers_statement() -> Select:
+    """Shared prompts answered by both ``:x`` and ``:y``, with both answers."""
+    first, second = aliased(Response), aliased(Response)
+    ok = literal_column("'ok'")
+    return (
+        select(first.prompt_id, first.id, second.id)
+        .join(second, and_(second.prompt_id == first.prompt_id, second.model_id == bindparam("y")))
+        .join(Prompt, Prompt.id == first.prompt_id)
+        .where(first.model_id == bindparam("x"), first.status == ok, second.status == ok)
+        .where(Prompt.shared.is_(True))
+        .order_by(first.prompt_id)
+    )
+
+
+@cache
+def _judged_statement() -> Select:
+    """Prompts on which ``:voter`` already judged the pair ``:x``, ``:y`` (either order)."""
+    x, y = bindparam("x"), bindparam("y")
+    return select(Vote.prompt_id).where(
+        Vote.voter == bindparam("voter"),
+        or_(
+            and_(Vote.model_a_id == x, Vote.model_b_id == y),
+            and_(Vote.model_a_id == y, Vote.model_b_id == x),
+        ),
+    )
 
 
 @cache
