@@ -1,43 +1,231 @@
-"""Leaderboards: load the vote log from the database and rate it with ``arena.ratings``."""
+"""Leaderboards as a service: cached per filter set, recomputed only when the data changed.
+
+A web request reads the data signature (:func:`data_version`, a few index-only counts: about
+10 ms at a million votes) and the cached row of its filter set in the ``leaderboard_cache``
+table. It computes (``arena.board``, the bootstrap included) only when that row is missing or
+was computed from other data; then a file lock in the instance folder lets one process compute
+while the others wait and read its result. The table is shared by every gunicorn worker and by
+the background worker, whose job calls :func:`refresh_cache` so page views rarely compute.
+
+Everything here opens its own connections, so it never commits or rolls back the caller's
+session.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import aliased
+from flask import current_app
+from sqlalchemy import Connection, delete, func, insert, select, true
 
+from arena.board import PAYLOAD_FORMAT, Board, compute_board, sorted_rows
+from arena.database import instance_lock
 from arena.extensions import db
-from arena.models import Model, Vote
-from arena.ratings import VoteLog, arena_scores, sort_by_score
+from arena.filters import FilterError, Filters, parse_filters
+from arena.models import LeaderboardCache, Model, Response, Vote
+
+__all__ = [
+    "Board",
+    "cache_key",
+    "data_version",
+    "get_board",
+    "invalidate",
+    "refresh_cache",
+    "sorted_rows",
+]
+
+log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class ModelInfo:
-    tag: str
-    display_name: str
-    params_b: float | None
-    quantization: str | None
+def data_version(conn: Connection) -> str:
+    """A signature of everything a leaderboard depends on.
+
+    Votes: count, highest id, and the count and id-sum of flagged votes (a flag set or
+    lifted changes it; the partial index ``ix_vote_excluded`` keeps that cheap). Answers:
+    count of usable ones and highest id (for tokens/s and lengths). Models: id, tag, display
+    name, size and enabled flag of each (sizes drive the size-aware Elo).
+    """
+    flagged = Vote.excluded == true()
+    counts = conn.execute(
+        select(
+            select(func.count()).select_from(Vote).scalar_subquery(),
+            select(func.max(Vote.id)).scalar_subquery(),
+            select(func.count()).select_from(Vote).where(flagged).scalar_subquery(),
+            select(func.coalesce(func.sum(Vote.id), 0)).where(flagged).scalar_subquery(),
+            select(func.count())
+            .select_from(Response)
+            .where(Response.status == "ok")
+            .scalar_subquery(),
+            select(func.max(Response.id)).scalar_subquery(),
+        )
+    ).one()
+    models = conn.execute(
+        select(Model.id, Model.tag, Model.display_name, Model.params_b, Model.enabled).order_by(
+            Model.id
+        )
+    ).all()
+    signature = json.dumps([list(counts), [list(m) for m in models]], default=str)
+    return hashlib.sha256(signature.encode()).hexdigest()[:32]
 
 
-def load_vote_log() -> tuple[VoteLog, dict[str, ModelInfo]]:
-    """Every counted vote (excluded ones never count) as a columnar log, in time order."""
-    models = db.session.scalars(select(Model).order_by(Model.tag)).all()
-    info = {m.tag: ModelInfo(m.tag, m.display_name, m.params_b, m.quantization) for m in models}
-    model_a, model_b = aliased(Model), aliased(Model)
-    rows = db.session.execute(
-        select(model_a.tag, model_b.tag, Vote.outcome, Vote.created_at)
-        .join(model_a, model_a.id == Vote.model_a_id)
-        .join(model_b, model_b.id == Vote.model_b_id)
-        .where(Vote.excluded.is_(False))
-        .order_by(Vote.created_at, Vote.id)
-    )
-    records = [(a, b, outcome, created.timestamp()) for a, b, outcome, created in rows]
-    return VoteLog.from_records(records, models=[m.tag for m in models]), info
+def _settings() -> tuple[int, str | None]:
+    config = current_app.config
+    return int(config["LEADERBOARD_BOOTSTRAP_ROUNDS"]), config.get("LEADERBOARD_BT_ANCHOR") or None
 
 
-def arena_leaderboard() -> list[dict[str, object]]:
-    """The classic arena score table, best first, for models that have battled."""
-    log, info = load_vote_log()
-    rows = sort_by_score(row for row in arena_scores(log) if row.battles)
-    return [{"info": info[row.model], "row": row} for row in rows]
+def cache_key(filters: Filters) -> str:
+    """The cache row of a filter set (the rating settings are part of it)."""
+    rounds, anchor = _settings()
+    raw = json.dumps([filters.key(), rounds, anchor, PAYLOAD_FORMAT])
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def _read(conn: Connection, key: str, filters: Filters) -> tuple[Board | None, datetime | None]:
+    row = conn.execute(
+        select(LeaderboardCache.payload, LeaderboardCache.computed_at).where(
+            LeaderboardCache.key == key
+        )
+    ).first()
+    if row is None:
+        return None, None
+    try:
+        return Board.from_json(row.payload, filters), row.computed_at
+    except (ValueError, TypeError, KeyError):
+        return None, None
+
+
+@contextmanager
+def _compute_lock() -> Iterator[None]:
+    """One computation at a time on this machine: the others wait, then find it cached."""
+    with instance_lock(current_app, "leaderboard"):
+        yield
+
+
+def get_board(filters: Filters | None = None) -> Board:
+    """The leaderboard for ``filters``, from the cache when the data has not changed.
+
+    A stale row younger than ``LEADERBOARD_MAX_STALE_SECONDS`` is served as it is (0, the
+    default, never serves a stale row).
+    """
+    filters = filters or Filters()
+    key = cache_key(filters)
+    with db.engine.connect() as conn:
+        version = data_version(conn)
+        board, computed_at = _read(conn, key, filters)
+    if board is not None:
+        if board.version == version:
+            return board
+        max_stale = float(current_app.config["LEADERBOARD_MAX_STALE_SECONDS"])
+        if computed_at is not None and max_stale > 0:
+            age = (datetime.now(UTC) - computed_at).total_seconds()
+            if age < max_stale:
+                return board
+    return _recompute(filters, key)
+
+
+def _recompute(filters: Filters, key: str) -> Board:
+    with _compute_lock(), db.engine.connect() as conn:
+        # Another process may have computed it while this one waited for the lock.
+        version = data_version(conn)
+        board, _ = _read(conn, key, filters)
+        if board is not None and board.version == version:
+            return board
+        rounds, anchor = _settings()
+        started = time.perf_counter()
+        board = compute_board(conn, filters, version, bootstrap_rounds=rounds, anchor=anchor)
+        seconds = time.perf_counter() - started
+        conn.rollback()  # end the read snapshot before writing
+        _store(key, filters, board, seconds)
+    log.info("leaderboard %s computed in %.2f s (%d votes)", filters.key(), seconds, board.votes)
+    return board
+
+
+def _store(key: str, filters: Filters, board: Board, seconds: float) -> None:
+    keep = int(current_app.config["LEADERBOARD_CACHE_ENTRIES"])
+    with db.engine.begin() as conn:
+        previous = conn.scalar(
+            select(LeaderboardCache.computations).where(LeaderboardCache.key == key)
+        )
+        conn.execute(delete(LeaderboardCache).where(LeaderboardCache.key == key))
+        conn.execute(
+            insert(LeaderboardCache).values(
+                key=key,
+                filters=json.dumps(filters.params(), sort_keys=True),
+                version=board.version,
+                payload=board.to_json(),
+                computed_at=datetime.now(UTC),
+                compute_seconds=seconds,
+                computations=(previous or 0) + 1,
+            )
+        )
+        newest = (
+            select(LeaderboardCache.key)
+            .order_by(LeaderboardCache.computed_at.desc())
+            .limit(max(keep, 1))
+        )
+        conn.execute(delete(LeaderboardCache).where(LeaderboardCache.key.not_in(newest)))
+
+
+def refresh_cache() -> int:
+    """Recompute the default (unfiltered) leaderboard and every cached filter set whose data
+    changed, newest first; for the worker's periodic job or ``flask leaderboard refresh``.
+
+    Needs an app context. Returns how many leaderboards were computed (0 when nothing
+    changed). Filter sets that are no longer valid (a size class or category gone) are
+    dropped from the cache.
+    """
+    with db.engine.connect() as conn:
+        version = data_version(conn)
+        cached = conn.execute(
+            select(
+                LeaderboardCache.key, LeaderboardCache.filters, LeaderboardCache.version
+            ).order_by(LeaderboardCache.computed_at.desc())
+        ).all()
+    bounds = current_app.config["SIZE_CLASS_BOUNDS_B"]
+    todo: dict[str, Filters] = {cache_key(Filters()): Filters()}
+    fresh = {row.key for row in cached if row.version == version}
+    for row in cached:
+        try:
+            filters = parse_filters(json.loads(row.filters), bounds)
+        except (FilterError, ValueError, TypeError):
+            invalidate(row.key)
+            continue
+        todo.setdefault(cache_key(filters), filters)
+    computed = 0
+    for key, filters in todo.items():
+        if key in fresh:
+            continue
+        _recompute(filters, key)
+        computed += 1
+    return computed
+
+
+def invalidate(key: str | None = None) -> None:
+    """Drop one cached leaderboard (by :func:`cache_key`), or all of them."""
+    with db.engine.begin() as conn:
+        stmt = delete(LeaderboardCache)
+        if key is not None:
+            stmt = stmt.where(LeaderboardCache.key == key)
+        conn.execute(stmt)
+
+
+def cache_entries() -> list[dict[str, Any]]:
+    """What the cache holds (filters, when and how often computed), newest first."""
+    with db.engine.connect() as conn:
+        rows = conn.execute(
+            select(
+                LeaderboardCache.filters,
+                LeaderboardCache.version,
+                LeaderboardCache.computed_at,
+                LeaderboardCache.compute_seconds,
+                LeaderboardCache.computations,
+            ).order_by(LeaderboardCache.computed_at.desc())
+        ).all()
+    return [row._asdict() for row in rows]

@@ -1,0 +1,247 @@
+"""Compute one leaderboard: load the filtered vote log fast, rate it, add answer statistics.
+
+The result, :class:`Board`, holds plain JSON-ready values only, so it is cached as JSON (see
+``arena.leaderboard``) and rendered, charted and exported without touching the ratings again.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Connection, Float, and_, case, cast, func, select
+
+from arena.filters import Filters, filtered_votes
+from arena.models import Model, Prompt, Response, Vote
+from arena.ratings import VoteLog, compute_leaderboard
+
+#: Bump when the cached JSON layout changes: older cache rows are then ignored.
+PAYLOAD_FORMAT = 1
+
+_VOTE_DTYPE = np.dtype([("a", np.int64), ("b", np.int64), ("outcome", np.int8), ("ts", "f8")])
+_OUTCOME_CODE = case({"a": 0, "b": 1, "tie": 2}, value=Vote.outcome, else_=3)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    id: int
+    tag: str
+    display_name: str
+    params_b: float | None
+    enabled: bool
+
+
+@dataclass
+class Board:
+    """Every rating for one filter set, as plain values.
+
+    Attributes:
+        rows: one dict per model that has a counted vote, in ``models`` order, with the
+            fields of ``arena.ratings.LeaderboardRow`` plus ``display_name``, ``params_b``
+            and the answer statistics ``answers``, ``tokens_per_second``, ``answer_chars``
+            and ``answer_tokens`` (None when unknown).
+        win_rate, battles: head-to-head matrices indexed like ``models`` (``win_rate`` is
+            None where two models never met).
+        history_times, history: size-aware Elo over time, ``history[k][m]`` at unix time
+            ``history_times[k]``.
+    """
+
+    version: str
+    computed_at: str
+    votes: int
+    bootstrap_rounds: int
+    anchor: str | None
+    models: list[str]
+    rows: list[dict[str, Any]]
+    win_rate: list[list[float | None]]
+    battles: list[list[int]]
+    history_times: list[float]
+    history: list[list[float]]
+    filters: Filters = field(default_factory=Filters, compare=False)
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        del data["filters"]
+        data["format"] = PAYLOAD_FORMAT
+        return json.dumps(data, allow_nan=False, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, payload: str, filters: Filters) -> Board:
+        data = json.loads(payload)
+        if data.pop("format", None) != PAYLOAD_FORMAT:
+            raise ValueError("cached leaderboard has an older format")
+        return cls(**data, filters=filters)
+
+
+def model_infos(conn: Connection) -> dict[int, ModelInfo]:
+    rows = conn.execute(
+        select(Model.id, Model.tag, Model.display_name, Model.params_b, Model.enabled)
+    )
+    return {r.id: ModelInfo(r.id, r.tag, r.display_name, r.params_b, r.enabled) for r in rows}
+
+
+def _epoch_seconds(conn: Connection, column: Any) -> Any:
+    """SQL expression: ``column`` (a UTC datetime) as unix seconds, computed by the database."""
+    if conn.dialect.name == "sqlite":
+        return (func.julianday(column) - 2440587.5) * 86400.0
+    return func.extract("epoch", column)
+
+
+def load_vote_log(
+    conn: Connection, filters: Filters, models: dict[int, ModelInfo]
+) -> tuple[VoteLog, list[ModelInfo]]:
+    """The counted votes under ``filters`` as a :class:`VoteLog` of the models that appear.
+
+    Selects only four numeric columns (outcome and time converted by the database) and
+    streams the DBAPI rows straight into one numpy structured array, so a million votes
+    cost ~0.7 s and ~20 MB, with no Python object per vote. Rows come in id order, so votes
+    with equal timestamps replay in the order they were cast.
+    """
+    stmt = filtered_votes(
+        select(
+            Vote.model_a_id,
+            Vote.model_b_id,
+            _OUTCOME_CODE,
+            _epoch_seconds(conn, Vote.created_at),
+        ),
+        filters,
+    ).order_by(Vote.id)
+    result = conn.execute(stmt)
+    # The raw DBAPI cursor: the columns are plain numbers, so SQLAlchemy's per-row
+    # processing (Row objects) would only cost time.
+    data = np.fromiter(result.cursor, dtype=_VOTE_DTYPE)
+    result.close()
+    present = np.unique(np.concatenate([data["a"], data["b"]]))
+    infos = sorted((models[int(i)] for i in present), key=lambda m: m.tag)
+    lookup = np.full(max(models, default=0) + 1, -1, dtype=np.int32)
+    for position, info in enumerate(infos):
+        lookup[info.id] = position
+    log = VoteLog(
+        models=tuple(info.tag for info in infos),
+        a=lookup[data["a"]],
+        b=lookup[data["b"]],
+        outcome=data["outcome"],
+        ts=data["ts"],
+    )
+    return log, infos
+
+
+def answer_stats(conn: Connection, filters: Filters) -> dict[int, dict[str, Any]]:
+    """Per model id: stored answers, mean tokens/s, mean length in characters and in tokens.
+
+    Over every usable answer (of the filter's category, if any); dates and other filters
+    concern votes, not answers.
+    """
+    rate = case(
+        (
+            and_(Response.eval_count > 0, Response.eval_duration > 0),
+            cast(Response.eval_count, Float) * 1e9 / Response.eval_duration,
+        ),
+        else_=None,
+    )
+    stmt = (
+        select(
+            Response.model_id,
+            func.count(),
+            func.avg(rate),
+            func.avg(func.length(Response.text)),
+            func.avg(Response.eval_count),
+        )
+        .where(Response.status == "ok")
+        .group_by(Response.model_id)
+    )
+    if filters.category:
+        stmt = stmt.where(
+            Response.prompt_id.in_(select(Prompt.id).where(Prompt.category == filters.category))
+        )
+    return {
+        model_id: {
+            "answers": count,
+            "tokens_per_second": _num(tps),
+            "answer_chars": _num(chars),
+            "answer_tokens": _num(tokens),
+        }
+        for model_id, count, tps, chars, tokens in conn.execute(stmt)
+    }
+
+
+def _num(value: Any) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _matrix(array: np.ndarray) -> list[list[Any]]:
+    return [[_num(v) for v in row] for row in array.tolist()]
+
+
+def compute_board(
+    conn: Connection,
+    filters: Filters,
+    version: str,
+    *,
+    bootstrap_rounds: int = 200,
+    anchor: str | None = None,
+) -> Board:
+    """Load, rate and describe the votes under ``filters`` (the expensive part: bootstrap).
+
+    Sizes come from ``Model.params_b``; the size-aware Elo's ``max_size`` is the largest
+    enabled model. An ``anchor`` model absent from the filtered votes is ignored.
+    """
+    models = model_infos(conn)
+    log, infos = load_vote_log(conn, filters, models)
+    enabled_sizes = [m.params_b for m in models.values() if m.enabled and m.params_b]
+    board = compute_leaderboard(
+        log,
+        {m.tag: m.params_b for m in infos},
+        max_size=max(enabled_sizes) if enabled_sizes else None,
+        anchor=anchor if anchor in log.models else None,
+        bootstrap_rounds=bootstrap_rounds,
+        exclude_ties=filters.exclude_ties,
+    )
+    stats = answer_stats(conn, filters)
+    no_answers = dict.fromkeys(("tokens_per_second", "answer_chars", "answer_tokens"), None)
+    no_answers["answers"] = 0
+    rows = [
+        {
+            **asdict(row),
+            "display_name": info.display_name,
+            "params_b": info.params_b,
+            **stats.get(info.id, no_answers),
+        }
+        for info, row in zip(infos, board.rows, strict=True)
+    ]
+    history = board.elo_history
+    return Board(
+        version=version,
+        computed_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        votes=board.votes,
+        bootstrap_rounds=bootstrap_rounds,
+        anchor=anchor if anchor in log.models else None,
+        models=list(log.models),
+        rows=rows,
+        win_rate=_matrix(board.head_to_head.win_rate),
+        battles=board.head_to_head.battles.tolist(),
+        history_times=history.times.tolist() if history else [],
+        history=history.ratings.tolist() if history else [],
+        filters=filters,
+    )
+
+
+SORT_KEYS = {
+    # Confidence-aware Bradley-Terry rank, then the rating itself (unrated last).
+    "bt": lambda r: (r["rank"], r["bt"] is None, -(r["bt"] or 0.0), r["model"]),
+    "elo": lambda r: (-r["elo"], r["model"]),
+    # The original arena's order: score, then battles.
+    "score": lambda r: (-r["score"], -r["battles"], r["model"]),
+}
+
+
+def sorted_rows(board: Board, sort: str = "bt") -> list[dict[str, Any]]:
+    """The board's rows in the order of ``sort`` (``bt``, ``elo`` or ``score``)."""
+    return sorted(board.rows, key=SORT_KEYS[sort])
