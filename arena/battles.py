@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import random
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from functools import cache
+from typing import Any
 
 from sqlalchemy import CompoundSelect, bindparam, func, insert, literal, select, union_all
 from sqlalchemy.exc import IntegrityError
@@ -36,6 +39,32 @@ class AlreadyVoted(BattleError):
 
 class InvalidOutcome(BattleError):
     status = 400
+
+
+class BattleExpired(BattleError):
+    status = 410
+
+
+@dataclass(frozen=True)
+class VoteRules:
+    """What makes a vote acceptable, and what makes it count.
+
+    A battle older than ``expiry_seconds`` can no longer be voted on. A vote cast sooner than
+    ``min_read_seconds`` after the battle was served, or beyond the voter's ``daily_cap``
+    votes in 24 hours, is stored but flagged, and flagged votes never count in a rating.
+    """
+
+    expiry_seconds: float = 3600.0
+    min_read_seconds: float = 2.0
+    daily_cap: int = 0  # 0: no cap
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> VoteRules:
+        return cls(
+            expiry_seconds=float(config.get("BATTLE_EXPIRY_SECONDS") or 0),
+            min_read_seconds=float(config.get("MIN_READ_SECONDS") or 0),
+            daily_cap=int(config.get("VOTER_DAILY_CAP") or 0),
+        )
 
 
 @dataclass(frozen=True)
@@ -176,13 +205,23 @@ def get_battle(battle_id: str, voter: str) -> Battle:
     return battle
 
 
-def record_vote(battle_id: str, voter: str, outcome: str) -> Vote:
+def record_vote(battle_id: str, voter: str, outcome: str, rules: VoteRules | None = None) -> Vote:
     """Store this voter's verdict on a battle they were served; once per battle."""
+    rules = rules or VoteRules()
     if outcome not in OUTCOMES:
         raise InvalidOutcome(f"unknown vote {outcome!r}: choose one of {', '.join(OUTCOMES)}")
     battle = get_battle(battle_id, voter)
     if battle.vote is not None:
         raise AlreadyVoted("this battle already has your vote")
+    now = utcnow()
+    waited = (now - battle.served_at).total_seconds()
+    if rules.expiry_seconds and waited > rules.expiry_seconds:
+        raise BattleExpired(
+            f"this battle expired {_duration(waited - rules.expiry_seconds)} ago; "
+            "battles can be voted on for "
+            f"{_duration(rules.expiry_seconds)} after they are shown; open a new battle"
+        )
+    flag = _flag_reason(voter, waited, now, rules)
     vote = Vote(
         battle_id=battle.id,
         prompt_id=battle.prompt_id,
@@ -190,6 +229,9 @@ def record_vote(battle_id: str, voter: str, outcome: str) -> Vote:
         model_b_id=battle.right.model_id,
         outcome=outcome,
         voter=voter,
+        created_at=now,
+        excluded=flag is not None,
+        flag_reason=flag,
     )
     db.session.add(vote)
     try:
@@ -199,6 +241,28 @@ def record_vote(battle_id: str, voter: str, outcome: str) -> Vote:
         raise AlreadyVoted("this battle already has a vote") from None
     note_vote(vote.model_a_id, vote.model_b_id)
     return vote
+
+
+def _flag_reason(voter: str, waited: float, now: datetime, rules: VoteRules) -> str | None:
+    if waited < rules.min_read_seconds:
+        minimum = rules.min_read_seconds
+        return f"voted {waited:.1f} s after the battle was shown (minimum {minimum:g} s)"
+    if rules.daily_cap:
+        since = now - timedelta(days=1)
+        today = db.session.scalar(
+            select(func.count(Vote.id)).where(Vote.voter == voter, Vote.created_at >= since)
+        )
+        if (today or 0) >= rules.daily_cap:
+            return f"over the daily cap of {rules.daily_cap} votes per voter"
+    return None
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 5400:
+        return f"{seconds / 3600:.0f} hours"
+    if seconds >= 90:
+        return f"{seconds / 60:.0f} minutes"
+    return f"{seconds:.0f} seconds"
 
 
 def explain_empty_pool(voter: str) -> EmptyPool:

@@ -47,6 +47,12 @@ DEFAULTS: dict[str, Any] = {
     "AUTO_MIGRATE": True,
     # Longest prompt a visitor or an import may submit, in characters.
     "PROMPT_MAX_CHARS": 4000,
+    # A battle can be voted on for this long after it is shown, in seconds.
+    "BATTLE_EXPIRY_SECONDS": 3600,
+    # A vote sooner than this after the battle was shown is stored but flagged (not counted).
+    "MIN_READ_SECONDS": 2.0,
+    # Votes of one voter beyond this many in 24 hours are stored but flagged (0: no cap).
+    "VOTER_DAILY_CAP": 500,
     # How long the voter cookie lives, in days.
     "VOTER_COOKIE_DAYS": 365,
     # Reverse proxies in front of the app whose X-Forwarded-* headers are trusted (0: none).

@@ -21,8 +21,10 @@ def make_app(instance: Path, ollama_url: str, **overrides: object) -> Flask:
         "OLLAMA_URL": ollama_url,
         "OLLAMA_RETRIES": 1,
         "OLLAMA_BACKOFF": 0.01,
+        "GEN_RETRY_BACKOFF": 0.01,
         "OLLAMA_READ_TIMEOUT": 10.0,
         "MATCHMAKING_CACHE_SECONDS": 0,
+        "MIN_READ_SECONDS": 0,  # tests vote at once; the rule has its own tests
         **overrides,
     }
     return create_app(config)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import (
     Blueprint,
     abort,
+    current_app,
     redirect,
     render_template,
     request,
@@ -52,7 +53,9 @@ def vote() -> WerkzeugResponse:
     battle_id = request.form.get("battle_id", "")
     outcome = request.form.get("outcome", "")
     try:
-        battles.record_vote(battle_id, voter, outcome)
+        battles.record_vote(
+            battle_id, voter, outcome, battles.VoteRules.from_config(current_app.config)
+        )
     except battles.BattleError as error:
         abort(error.status, description=str(error))
     return redirect(url_for("battle.show", battle_id=battle_id), code=303)
