@@ -9,10 +9,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from arena.extensions import db
-from arena.models import UTCDateTime, utcnow
+from arena.models import Prompt, UTCDateTime, utcnow
 
 RUN_TRIGGERS = ("cli", "cron", "worker")
 # running: in progress (or killed: see ``updated_at``); finished: the whole plan was tried;
@@ -84,6 +84,8 @@ class VisitorRequest(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    prompt: Mapped[Prompt] = relationship()
 
     __table_args__ = (
         CheckConstraint(f"status IN {VISITOR_STATUSES!r}", name="status"),

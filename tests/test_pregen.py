@@ -75,7 +75,10 @@ def test_a_failing_model_does_not_stop_the_others(
 ) -> None:
     runner.invoke(args=["models", "sync"])
     fake_ollama.remove_model("gemma3:4b")  # pulled away after the sync
-    fake_ollama.fail_mid_stream(2, "llama runner process has terminated", model="llama3.2:1b")
+    # Three times in a row: the first attempt and both retries (GEN_RETRIES = 2) fail.
+    fake_ollama.fail_mid_stream(
+        2, "llama runner process has terminated", times=3, model="llama3.2:1b"
+    )
     result = runner.invoke(args=["pregenerate", "--prompts", "3"])
     assert result.exit_code == 0, result.output
     assert "failed gemma3:4b" in result.output

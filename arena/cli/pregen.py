@@ -1,13 +1,41 @@
-"""``flask --app arena pregenerate``: answer prompts ahead of time, grouped by model."""
+"""``flask --app arena pregenerate``: answer prompts ahead of time, grouped by model.
+
+``scripts/pregenerate.py`` (for cron) runs this very command.
+"""
 
 from __future__ import annotations
 
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from types import FrameType
+
 import click
-from flask import current_app
 from flask.cli import with_appcontext
 
 from arena import pregen
-from arena.extensions import get_backend
+from arena.cli.progress import ProgressBar
+from arena.pregen.clock import format_seconds, parse_duration, resolve_until
+
+
+def _check_budget(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if value is not None:
+        try:
+            parse_duration(value)
+        except pregen.LimitError as error:
+            raise click.BadParameter(str(error)) from None
+    return value
+
+
+def _check_until(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if value is not None:
+        try:
+            resolve_until(value, pregen.SYSTEM_CLOCK.now())
+        except pregen.LimitError as error:
+            raise click.BadParameter(str(error)) from None
+    return value
 
 
 @click.command("pregenerate")
@@ -16,27 +44,108 @@ from arena.extensions import get_backend
     "--prompts",
     "n_prompts",
     type=click.IntRange(min=1),
-    default=20,
-    show_default=True,
-    help="How many prompts every enabled model answers.",
+    default=None,
+    help="At most this many prompts, each answered by every model "
+    "(default: as many as the pool target needs).",
 )
 @click.option("--models", "tags", help="Comma-separated tags (default: every enabled model).")
-def pregenerate_command(n_prompts: int, tags: str | None) -> None:
-    """Answer N prompts with every enabled model, one model at a time."""
+@click.option(
+    "--budget", callback=_check_budget, help="Start no answer after this long: 4h, 90m, 1h30m."
+)
+@click.option(
+    "--until",
+    callback=_check_until,
+    help="Start no answer after this local time (HH:MM; one that passed under 12 h ago "
+    "means now) or ISO date and time.",
+)
+@click.option(
+    "--dry-run", is_flag=True, help="Print the plan and its estimated time; generate nothing."
+)
+@click.option("--trigger", type=click.Choice(["cli", "cron"]), default="cli", hidden=True)
+def pregenerate_command(
+    n_prompts: int | None,
+    tags: str | None,
+    budget: str | None,
+    until: str | None,
+    dry_run: bool,
+    trigger: str,
+) -> None:
+    """Keep the battle pool full: answer the missing prompts, one model at a time."""
     selected = [t.strip() for t in tags.split(",") if t.strip()] if tags else None
-    plan = pregen.plan_batch(n_prompts, selected)
-    if not plan.work:
-        click.echo("Nothing to do: every selected model has answered the chosen prompts.")
+    request = pregen.BatchRequest(n_prompts, selected, budget, until, dry_run, trigger)
+    bar = ProgressBar()
+    try:
+        with _stop_on_signals() as control:
+            result = pregen.run_batch(
+                request, control=control, progress=bar, on_plan=_print_plan if not dry_run else None
+            )
+    except (pregen.LockBusy, pregen.PlanError) as error:
+        raise click.ClickException(
+            f"{error}: wait for it to finish" if isinstance(error, pregen.LockBusy) else str(error)
+        ) from None
+    finally:
+        bar.close()
+    if dry_run:
+        _print_plan(result)
         return
-    click.echo(f"{plan.total} answers to generate from {len(plan.work)} models")
+    if result.summary is None:
+        return
+    for line in pregen.summary_lines(result.summary.to_json()):
+        click.echo(line, err=line.startswith("failed"))
 
-    def progress(item: pregen.ModelWork, index: int, stored: object) -> None:
-        click.echo(f"  {item.tag}: {index + 1}/{len(item.prompt_ids)}")
 
-    summary = pregen.run_plan(plan, get_backend(), current_app.config, progress=progress)
-    for tag, count in sorted(summary.stored.items()):
-        click.echo(f"stored {count:>4}  {tag}")
-    for tag, prompt_id, reason in summary.failures:
-        where = f" prompt {prompt_id}" if prompt_id is not None else ""
-        click.echo(f"failed {tag}{where}: {reason}", err=True)
-    click.echo(f"{summary.total_stored} answers stored in {summary.wall_seconds:.1f} s")
+def _print_plan(result: pregen.BatchResult) -> None:
+    plan, estimate = result.plan, result.estimate
+    if result.interrupted_runs:
+        click.echo(f"{result.interrupted_runs} earlier run(s) had been killed; resuming their work")
+    if plan.capped:
+        click.echo(f"over the battle cap, no new answers: {', '.join(plan.capped)}")
+    if not plan.work:
+        click.echo(
+            f"Nothing to do: every pair of models has {plan.target} fresh battles "
+            "(or every selected model has answered the chosen prompts)."
+        )
+        return
+    click.echo(
+        f"Plan: {plan.total} answers from {len(plan.work)} models over {len(plan.prompts)} "
+        f"prompts ({plan.pairs_short} of {plan.pairs} pairs below {plan.target} fresh battles)"
+    )
+    click.echo(f"  {'model':<36} {'answers':>7} {'tokens/s':>9} {'est. time':>10}")
+    for row in estimate.models:
+        rate = f"{row.tokens_per_second:.1f}" if row.tokens_per_second else "?"
+        seconds = format_seconds(row.seconds) + ("*" if row.guessed and row.seconds else "")
+        click.echo(f"  {row.tag:<36} {row.answers:>7} {rate:>9} {seconds:>10}")
+    total = estimate.seconds
+    note = "" if estimate.complete else " (models never measured are not counted)"
+    guessed = any(row.guessed and row.seconds for row in estimate.models)
+    click.echo(
+        f"  {'total':<36} {plan.total:>7} {'':>9} {format_seconds(total):>10}{note}"
+        + ("\n  * no answer measured yet: the other models' median speed" if guessed else "")
+    )
+    if result.deadline is not None:
+        left = (result.deadline.at - pregen.SYSTEM_CLOCK.now()) / timedelta(seconds=1)
+        click.echo(f"stops starting answers at {result.deadline.label} ({format_seconds(left)})")
+
+
+@contextmanager
+def _stop_on_signals() -> Iterator[pregen.RunControl]:
+    """SIGINT/SIGTERM: finish the answer in progress, then stop; a second SIGINT aborts."""
+    asked: list[int] = []
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        if asked and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        asked.append(signum)
+        print("\nstopping after the answer in progress (Ctrl-C again to abort)", file=sys.stderr)
+
+    control = pregen.RunControl(stop_requested=lambda: bool(asked))
+    try:
+        previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    except ValueError:  # not the main thread (e.g. called from a worker thread): no handlers
+        yield control
+        return
+    try:
+        yield control
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)

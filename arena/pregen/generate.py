@@ -1,0 +1,286 @@
+"""One answer, done right: retries with backoff, the identity-leak filter, storing it whole.
+
+Shared by the batch runner and the visitors' queue. A response row is written only once
+the whole answer has arrived, so a killed process never leaves a partial answer behind.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from arena.backends import (
+    Backend,
+    BackendBusy,
+    BackendError,
+    BackendHTTPError,
+    BackendTimeout,
+    BackendUnreachable,
+    ChatResult,
+    GenerationOptions,
+    MalformedReply,
+    ModelNotFound,
+    StreamError,
+)
+from arena.extensions import db
+from arena.models import Prompt, Response
+from arena.pregen.clock import SYSTEM_CLOCK, Clock
+from arena.pregen.leaks import find_leak
+from arena.rendering import RENDER_VERSION, render_markdown
+
+#: Leaked answers are regenerated this many times with another seed, then given up.
+LEAK_REGENERATIONS = 1
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    id: int
+    tag: str
+    family: str | None = None
+
+
+@dataclass(frozen=True)
+class FailureNote:
+    """Why one answer (or a whole model, when ``prompt_id`` is None) could not be had."""
+
+    tag: str
+    prompt_id: int | None
+    kind: str
+    reason: str
+    attempts: int = 1
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "model": self.tag,
+            "prompt": self.prompt_id,
+            "kind": self.kind,
+            "reason": self.reason,
+            "attempts": self.attempts,
+        }
+
+
+@dataclass
+class Outcome:
+    """What became of one planned answer."""
+
+    response: Response | None = None  # the usable answer stored now
+    duplicate: bool = False  # a usable answer was stored meanwhile by someone else
+    excluded: int = 0  # leaked answers stored as excluded
+    failure: FailureNote | None = None
+    skip_model: bool = False  # the model cannot answer at all (missing, backend gone)
+    interrupted: bool = False  # stopped before a clean answer (a leak left to the next run)
+    result: ChatResult | None = None  # the last complete reply, for speed figures
+
+
+def failure_kind(error: BackendError) -> tuple[str, bool, bool]:
+    """(kind, worth retrying, give up on the model) for a backend error."""
+    if isinstance(error, ModelNotFound):
+        return "not_found", False, True
+    if isinstance(error, BackendUnreachable):
+        return "unreachable", False, True  # the client already retried with backoff
+    if isinstance(error, BackendTimeout):
+        return "timeout", True, False
+    if isinstance(error, StreamError):
+        return "stream", True, False
+    if isinstance(error, BackendBusy):
+        return "busy", True, False
+    if isinstance(error, MalformedReply):
+        return "malformed", True, False
+    if isinstance(error, BackendHTTPError):
+        return "http", error.status >= 500, False
+    return "error", True, False
+
+
+class MeteredBackend:
+    """A backend wrapper that counts time spent inside generation calls and model loads.
+
+    A load is counted whenever an answer comes from another model than the previous one,
+    or follows a request that unloaded its model (``keep_alive=0``).
+    """
+
+    def __init__(self, backend: Backend, clock: Clock = SYSTEM_CLOCK) -> None:
+        self.backend = backend
+        self.clock = clock
+        self.seconds = 0.0
+        self.loads = 0
+        self._warm: str | None = None
+
+    def chat(
+        self,
+        model: str,
+        messages: list[dict[str, str]],
+        options: GenerationOptions,
+        *,
+        keep_alive: int | str | None = None,
+        on_token: Callable[[str], None] | None = None,
+    ) -> ChatResult:
+        started = self.clock.monotonic()
+        try:
+            result = self.backend.chat(
+                model, messages, options, keep_alive=keep_alive, on_token=on_token
+            )
+        finally:
+            self.seconds += self.clock.monotonic() - started
+        if self._warm != model:
+            self.loads += 1
+        self._warm = None if keep_alive == 0 else model
+        return result
+
+    def unload(self, model: str) -> None:
+        """Free the model's memory now; never raises (it is only a courtesy to RAM)."""
+        started = self.clock.monotonic()
+        try:
+            self.backend.unload(model)
+        except BackendError:
+            pass
+        finally:
+            self.seconds += self.clock.monotonic() - started
+        if self._warm == model:
+            self._warm = None
+
+    @property
+    def warm_model(self) -> str | None:
+        return self._warm
+
+
+def generation_options(config: Mapping[str, Any], seed: int) -> GenerationOptions:
+    return GenerationOptions(
+        temperature=float(config["GEN_TEMPERATURE"]),
+        num_predict=int(config["GEN_NUM_PREDICT"]),
+        num_ctx=int(config["GEN_NUM_CTX"]) if config.get("GEN_NUM_CTX") else None,
+        seed=seed,
+    )
+
+
+def messages_for(prompt: str, system: str | None) -> list[dict[str, str]]:
+    messages = [{"role": "system", "content": system}] if system else []
+    return [*messages, {"role": "user", "content": prompt}]
+
+
+def store_answer(
+    prompt_id: int,
+    model_id: int,
+    result: ChatResult,
+    options: GenerationOptions,
+    *,
+    status: str = "ok",
+    reason: str | None = None,
+) -> Response | None:
+    """Write one complete answer; None if a usable one was stored meanwhile (no duplicates)."""
+    usable = status == "ok"
+    response = Response(
+        prompt_id=prompt_id,
+        model_id=model_id,
+        text=result.text,
+        html=str(render_markdown(result.text)) if usable else None,
+        html_version=RENDER_VERSION if usable else 0,
+        status=status,
+        status_reason=reason,
+        options=options.to_ollama(),
+        seed=options.seed,
+        done_reason=result.done_reason,
+        eval_count=result.eval_count,
+        eval_duration=result.eval_duration,
+        prompt_eval_count=result.prompt_eval_count,
+        load_duration=result.load_duration,
+        total_duration=result.total_duration,
+    )
+    db.session.add(response)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        return None
+    return response
+
+
+class AnswerMaker:
+    """Generates and stores one model's answer to one prompt."""
+
+    def __init__(
+        self,
+        backend: MeteredBackend,
+        config: Mapping[str, Any],
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.backend = backend
+        self.config = config
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.system = config.get("GEN_SYSTEM_PROMPT") or None
+        self.retries = max(0, int(config.get("GEN_RETRIES", 2)))
+        self.backoff = float(config.get("GEN_RETRY_BACKOFF", 5.0))
+        self.leak_filter = bool(config.get("LEAK_FILTER", True))
+
+    def answer(
+        self,
+        model: ModelRef,
+        prompt_id: int,
+        *,
+        keep_alive: int | str | None,
+        may_continue: Callable[[], bool] = lambda: True,
+        on_token: Callable[[str], None] | None = None,
+    ) -> Outcome:
+        """Generate until a clean answer is stored, the retries run out, or it must stop.
+
+        ``may_continue`` is asked before each retry or regeneration (not before the first
+        attempt): a run past its deadline leaves the rest to the next run.
+        """
+        prompt = db.session.get(Prompt, prompt_id)
+        if prompt is None:
+            return Outcome(failure=FailureNote(model.tag, prompt_id, "error", "prompt deleted"))
+        messages = messages_for(prompt.text, self.system)
+        outcome = Outcome()
+        failures = 0
+        seeds: set[int] = set()
+        while True:
+            seed = self._new_seed(seeds)
+            options = generation_options(self.config, seed)
+            try:
+                result = self.backend.chat(
+                    model.tag, messages, options, keep_alive=keep_alive, on_token=on_token
+                )
+            except BackendError as error:
+                failures += 1
+                kind, retry, skip = failure_kind(error)
+                if skip or not retry or failures > self.retries:
+                    outcome.failure = FailureNote(model.tag, prompt_id, kind, str(error), failures)
+                    outcome.skip_model = skip
+                    return outcome
+                self.clock.sleep(self.backoff * 2 ** (failures - 1))
+                if not may_continue():
+                    outcome.interrupted = True
+                    return outcome
+                continue
+            outcome.result = result
+            leak = find_leak(result.text, model.tag, model.family) if self.leak_filter else None
+            if leak is None:
+                stored = store_answer(prompt_id, model.id, result, options)
+                outcome.response = stored
+                outcome.duplicate = stored is None
+                return outcome
+            store_answer(
+                prompt_id, model.id, result, options, status="excluded", reason=leak.reason()
+            )
+            outcome.excluded += 1
+            if outcome.excluded > LEAK_REGENERATIONS:
+                outcome.failure = FailureNote(
+                    model.tag, prompt_id, "leak", f"{leak.reason()}, again with another seed"
+                )
+                return outcome
+            if not may_continue():
+                outcome.interrupted = True
+                return outcome
+
+    def _new_seed(self, used: set[int]) -> int:
+        seed = self.rng.randrange(1, 2**31)
+        while seed in used:
+            seed = self.rng.randrange(1, 2**31)
+        used.add(seed)
+        return seed

@@ -1,0 +1,145 @@
+"""The record of runs: a GenerationRun row per batch, its failures, and the instance locks."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import select
+
+from arena.extensions import db
+from arena.models import GenerationFailure, GenerationRun, utcnow
+from arena.pregen.generate import FailureNote
+
+
+class LockBusy(RuntimeError):
+    """Another process holds the lock; ``pid`` is its process id when known."""
+
+    def __init__(self, name: str, pid: int | None) -> None:
+        self.name = name
+        self.pid = pid
+        who = f" (pid {pid})" if pid else ""
+        super().__init__(f"another {name} is running{who}")
+
+
+@contextmanager
+def try_instance_lock(app: Flask, name: str) -> Iterator[None]:
+    """Hold ``<instance>/.<name>.lock`` or raise LockBusy at once; the holder's pid is written
+    into the file. The kernel releases the lock when the process dies, even by kill -9."""
+    path = Path(app.instance_path) / f".{name}.lock"
+    handle = open(path, "a+")  # noqa: SIM115  (held open for the lock's lifetime)
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            text = handle.read().strip()
+            raise LockBusy(name.replace("-", " "), int(text) if text.isdigit() else None) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.seek(0)
+            handle.truncate()
+            fcntl.flock(handle, fcntl.LOCK_UN)
+    finally:
+        handle.close()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def interrupt_dead_runs() -> int:
+    """Mark runs left 'running' by a process of this host that no longer exists."""
+    host = socket.gethostname()
+    runs = db.session.scalars(select(GenerationRun).where(GenerationRun.status == "running"))
+    count = 0
+    for run in runs:
+        if run.host == host and run.pid and run.pid != os.getpid() and not _alive(run.pid):
+            run.status = "interrupted"
+            run.stop_reason = (
+                f"the process (pid {run.pid}) ended without finishing, e.g. killed; "
+                f"{run.stored} answers were stored, the next run picks up the rest"
+            )
+            run.finished_at = run.updated_at
+            count += 1
+    db.session.commit()
+    return count
+
+
+def start_run(trigger: str, plan: dict[str, int], deadline: datetime | None) -> GenerationRun:
+    run = GenerationRun(
+        trigger=trigger,
+        status="running",
+        pid=os.getpid(),
+        host=socket.gethostname(),
+        plan=plan,
+        planned=sum(plan.values()),
+        deadline=deadline,
+    )
+    db.session.add(run)
+    db.session.commit()
+    return run
+
+
+def note_progress(run: GenerationRun | None, stored: bool) -> None:
+    """Count one attempted answer on the run (committed with the next write)."""
+    if run is None:
+        return
+    run.done += 1
+    run.stored += int(stored)
+    run.updated_at = utcnow()
+
+
+def record_failure(run: GenerationRun | None, model_id: int, note: FailureNote) -> None:
+    db.session.add(
+        GenerationFailure(
+            run_id=run.id if run is not None else None,
+            model_id=model_id,
+            prompt_id=note.prompt_id,
+            kind=note.kind,
+            reason=note.reason,
+            attempts=note.attempts,
+        )
+    )
+    db.session.commit()
+
+
+def finish_run(
+    run: GenerationRun, status: str, reason: str | None, summary: dict[str, Any]
+) -> None:
+    run.status = status
+    run.stop_reason = reason
+    run.summary = summary
+    run.stored = int(summary.get("stored", run.stored))
+    run.finished_at = run.updated_at = utcnow()
+    db.session.commit()
+
+
+def abort_run(run: GenerationRun, status: str, reason: str) -> None:
+    """Record that an error or an interrupt ended the run (after undoing any half-done write)."""
+    db.session.rollback()
+    finish_run(run, status, reason, {})
+
+
+def last_run() -> GenerationRun | None:
+    return db.session.scalar(
+        select(GenerationRun).order_by(GenerationRun.started_at.desc(), GenerationRun.id.desc())
+    )
