@@ -8,9 +8,11 @@ def init_app(app: Flask) -> None:
     from arena.cli.catalogue import models_group
     from arena.cli.pregen import pregenerate_command
     from arena.cli.prompts import prompts_group
+    from arena.cli.worker import worker_command
 
     app.cli.add_command(models_group)
     app.cli.add_command(prompts_group)
     app.cli.add_command(pregenerate_command)
+    app.cli.add_command(worker_command)
     app.cli.add_command(backup_command)
     app.cli.add_command(restore_command)

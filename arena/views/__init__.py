@@ -7,11 +7,15 @@ from werkzeug.exceptions import HTTPException
 
 
 def init_app(app: Flask) -> None:
+    from arena.views.ask import bp as ask_bp
     from arena.views.battle import bp as battle_bp
     from arena.views.leaderboard import bp as leaderboard_bp
+    from arena.views.status import bp as status_bp
 
     app.register_blueprint(battle_bp)
     app.register_blueprint(leaderboard_bp)
+    app.register_blueprint(ask_bp)
+    app.register_blueprint(status_bp)
     app.register_error_handler(HTTPException, _http_error)
 
 

@@ -1,0 +1,222 @@
+"""The background worker: APScheduler running the nightly window, visitors' prompts and a
+heartbeat, as exactly one process per instance folder (a non-blocking lock file).
+
+Generation is serialised inside the worker: the nightly batch and the visitors' queue never
+call the backend at the same time; during a batch, visitors' prompts are answered between
+two batch answers, ahead of the rest of the batch.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from flask import Flask
+
+from arena.extensions import get_backend
+from arena.pregen import batch as batch_service
+from arena.pregen import visitor
+from arena.pregen.clock import SYSTEM_CLOCK, Clock, Deadline, resolve_until
+from arena.pregen.generate import AnswerMaker, MeteredBackend
+from arena.pregen.records import LockBusy, try_instance_lock
+from arena.pregen.runner import RunControl, summary_lines
+from arena.pregen.status import beat
+
+WORKER_LOCK = "worker"
+#: How far back to look for the window's last start when the worker starts.
+WINDOW_LOOKBACK = timedelta(hours=24)
+
+
+class WorkerAlreadyRunning(RuntimeError):
+    pass
+
+
+def window_trigger(expression: str, clock: Clock = SYSTEM_CLOCK) -> CronTrigger:
+    """The window's start as an APScheduler trigger, in the local time zone."""
+    try:
+        return CronTrigger.from_crontab(expression, timezone=clock.now().tzinfo)
+    except ValueError as error:
+        raise ValueError(
+            f"WORKER_WINDOW {expression!r} is not a cron expression: {error}"
+        ) from None
+
+
+def open_window(trigger: CronTrigger, until: str, now: datetime) -> Deadline | None:
+    """The current window's end if ``now`` is inside a window, else None."""
+    fire = trigger.get_next_fire_time(None, now - WINDOW_LOOKBACK)
+    last = None
+    while fire is not None and fire <= now:
+        last = fire
+        fire = trigger.get_next_fire_time(fire, fire + timedelta(seconds=1))
+    if last is None:
+        return None
+    end = resolve_until(until, last)
+    return Deadline(end, "until", f"window end {until}") if end > now else None
+
+
+class Worker:
+    """One worker process: call :meth:`run` (blocks until :meth:`stop`)."""
+
+    def __init__(
+        self,
+        app: Flask,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        say: Callable[[str], None] = print,
+    ) -> None:
+        self.app = app
+        self.clock = clock
+        self.say = say
+        self.config = app.config
+        self.stopping = threading.Event()
+        self.generating = threading.Lock()  # one generation at a time
+        self.state = "idle"
+        self.detail: str | None = None
+        self.rng = random.Random()
+        self._meter: MeteredBackend | None = None
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def run(self, *, run_now: bool = False, budget: str | None = None) -> None:
+        """Hold the worker lock, schedule the jobs, and wait until asked to stop."""
+        try:
+            with try_instance_lock(self.app, WORKER_LOCK):
+                self._serve(run_now, budget)
+        except LockBusy as busy:
+            raise WorkerAlreadyRunning(
+                f"another worker is already running for {self.app.instance_path}"
+                + (f" (pid {busy.pid})" if busy.pid else "")
+                + ": this one exits; stop the other first if you meant to restart it"
+            ) from None
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def _serve(self, run_now: bool, budget: str | None) -> None:
+        trigger = window_trigger(str(self.config["WORKER_WINDOW"]), self.clock)
+        until = str(self.config["WORKER_WINDOW_UNTIL"])
+        with self.app.app_context():
+            requeued = visitor.requeue_abandoned()
+            beat("idle", started=True)
+        scheduler = BackgroundScheduler(timezone=trigger.timezone)
+        every = float(self.config["WORKER_HEARTBEAT_SECONDS"])
+        poll = float(self.config["VISITOR_POLL_SECONDS"])
+        scheduler.add_job(self._heartbeat, IntervalTrigger(seconds=every), id="heartbeat")
+        scheduler.add_job(
+            self._visitor_job, IntervalTrigger(seconds=poll), id="visitors", coalesce=True
+        )
+        scheduler.add_job(
+            self._window_job, trigger, id="window", coalesce=True, misfire_grace_time=3600
+        )
+        scheduler.start()
+        window = open_window(trigger, until, self.clock.now())
+        self.say(
+            f"worker started (pid {os.getpid()}): window {trigger_text(trigger)} "
+            f"until {until}, visitors' prompts every {poll:g} s"
+            + (f"; {requeued} visitors' prompts put back in the queue" if requeued else "")
+        )
+        if run_now or window is not None:
+            scheduler.add_job(self._batch_job, args=(window, budget), id="batch-now")
+        try:
+            while not self.stopping.wait(0.2):
+                pass
+        finally:
+            self.say("worker stopping: finishing the answer in progress")
+            scheduler.shutdown(wait=True)
+            with self.app.app_context():
+                beat("stopped")
+            self.say("worker stopped cleanly")
+
+    # -- jobs -------------------------------------------------------------------------------
+
+    def _heartbeat(self) -> None:
+        with self.app.app_context():
+            beat(self.state, self.detail)
+
+    def _maker(self) -> AnswerMaker:
+        if self._meter is None:
+            with self.app.app_context():
+                self._meter = MeteredBackend(get_backend(), self.clock)
+        return AnswerMaker(self._meter, self.config, clock=self.clock, rng=self.rng)
+
+    def serve_visitors(self) -> int:
+        """Answer every queued visitor prompt (the caller holds the generation lock)."""
+        with self.app.app_context():
+            if not visitor.pending_count():
+                return 0
+            previous = self.state
+            self.state, self.detail = "visitor", "answering visitors' prompts"
+            beat(self.state, self.detail)
+            try:
+                handled = visitor.process_queue(
+                    self._maker(),
+                    self.config,
+                    clock=self.clock,
+                    rng=self.rng,
+                    should_stop=self.stopping.is_set,
+                )
+            finally:
+                self.state, self.detail = previous, None
+            if handled:
+                self.say(f"answered {handled} visitors' prompts")
+            return handled
+
+    def _visitor_job(self) -> None:
+        if self.stopping.is_set() or not self.generating.acquire(blocking=False):
+            return  # a batch is running: it serves visitors between its answers
+        try:
+            self.serve_visitors()
+        finally:
+            self.generating.release()
+
+    def _window_job(self) -> None:
+        trigger = window_trigger(str(self.config["WORKER_WINDOW"]), self.clock)
+        window = open_window(trigger, str(self.config["WORKER_WINDOW_UNTIL"]), self.clock.now())
+        if window is None:
+            self.say("window started but already over: nothing to do")
+            return
+        self._batch_job(window, None)
+
+    def _batch_job(self, window: Deadline | None, budget: str | None) -> None:
+        """One batch run until the window's end (or the budget), visitors served first."""
+        with self.generating, self.app.app_context():
+            if self.stopping.is_set():
+                return
+            self.state, self.detail = "batch", "pre-generating answers"
+            beat(self.state, self.detail)
+            control = RunControl(
+                clock=self.clock,
+                deadline=window,
+                stop_requested=self.stopping.is_set,
+                between_answers=self.serve_visitors,
+            )
+            self._maker()  # the batch and the visitors share one metered backend
+            request = batch_service.BatchRequest(budget=budget, trigger="worker")
+            try:
+                result = batch_service.run_batch(request, backend=self._meter, control=control)
+            except LockBusy as busy:
+                self.say(f"batch skipped: {busy} (a cron run?)")
+                return
+            except Exception as error:  # a bug or the database: log it, keep the worker up
+                self.say(f"batch failed: {type(error).__name__}: {error}")
+                return
+            finally:
+                self.state, self.detail = "idle", None
+                beat(self.state)
+            if result.summary is None:
+                self.say("batch: nothing to do, the pool is full")
+            else:
+                for line in summary_lines(result.summary.to_json()):
+                    self.say(f"batch: {line}")
+            self.serve_visitors()
+
+
+def trigger_text(trigger: CronTrigger) -> str:
+    fields = {f.name: str(f) for f in trigger.fields}
+    return " ".join(fields[name] for name in ("minute", "hour", "day", "month", "day_of_week"))
