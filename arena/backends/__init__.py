@@ -33,3 +33,9 @@ __all__ = [
     "normalize_keep_alive",
     "parse_ollama_host",
 ]
+
+# More backends: an OpenAI-compatible HTTP client and llama.cpp in-process (xllamacpp, optional).
+from arena.backends.embedded import EmbeddedBackend, EmbeddedModelSpec, packaged_models
+from arena.backends.openai_compat import OpenAICompatClient
+
+__all__ += ["EmbeddedBackend", "EmbeddedModelSpec", "OpenAICompatClient", "packaged_models"]
