@@ -24,6 +24,7 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import Connection, delete, func, insert, select, true
+from sqlalchemy.exc import OperationalError
 
 from arena.board import PAYLOAD_FORMAT, Board, compute_board, sorted_rows
 from arena.database import instance_lock
@@ -142,7 +143,11 @@ def _recompute(filters: Filters, key: str) -> Board:
         board = compute_board(conn, filters, version, bootstrap_rounds=rounds, anchor=anchor)
         seconds = time.perf_counter() - started
         conn.rollback()  # end the read snapshot before writing
-        _store(key, filters, board, seconds)
+        try:
+            _store(key, filters, board, seconds)
+        except OperationalError as error:
+            # The cache is an optimisation: a full disk or a long lock must not hide the board.
+            log.warning("leaderboard not cached: %s", error.orig)
     log.info("leaderboard %s computed in %.2f s (%d votes)", filters.key(), seconds, board.votes)
     return board
 

@@ -6,6 +6,7 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     from arena.cli.backup import backup_command, restore_command
     from arena.cli.catalogue import models_group
+    from arena.cli.export import export_group
     from arena.cli.pregen import pregenerate_command
     from arena.cli.prompts import prompts_group
     from arena.cli.worker import worker_command
@@ -16,3 +17,4 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(worker_command)
     app.cli.add_command(backup_command)
     app.cli.add_command(restore_command)
+    app.cli.add_command(export_group)
