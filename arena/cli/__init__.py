@@ -7,6 +7,7 @@ def init_app(app: Flask) -> None:
     from arena.cli.backup import backup_command, restore_command
     from arena.cli.catalogue import models_group
     from arena.cli.export import export_group
+    from arena.cli.leaderboard import leaderboard_group
     from arena.cli.pregen import pregenerate_command
     from arena.cli.prompts import prompts_group
     from arena.cli.worker import worker_command
@@ -18,3 +19,4 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(backup_command)
     app.cli.add_command(restore_command)
     app.cli.add_command(export_group)
+    app.cli.add_command(leaderboard_group)
