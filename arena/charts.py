@@ -44,7 +44,14 @@ def _layout(title: str, *, height: int = 460, **extra: Any) -> dict[str, Any]:
         "margin": {"l": 70, "r": 70, "t": 60, "b": 120},
         "paper_bgcolor": _TRANSPARENT,
         "plot_bgcolor": _TRANSPARENT,
-        "legend": {"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1, "xanchor": "right"},
+        "legend": {
+            "orientation": "h",
+            "y": 1.02,
+            "yanchor": "bottom",
+            "x": 0,
+            "xanchor": "left",
+            "traceorder": "normal",
+        },
         "hoverlabel": {"namelength": -1},
         **extra,
     }
@@ -117,7 +124,7 @@ def outcomes_figure(board: Board) -> go.Figure:
         )
     )
     figure.update_layout(
-        _layout(CHARTS["chart-outcomes"]),
+        _layout(CHARTS["chart-outcomes"], margin={"l": 70, "r": 70, "t": 90, "b": 120}),
         barmode="stack",
         xaxis={"title": {"text": "Model (by arena score)"}, "tickangle": -35},
         yaxis={"title": {"text": "Votes"}},
@@ -126,6 +133,9 @@ def outcomes_figure(board: Board) -> go.Figure:
             "overlaying": "y",
             "side": "right",
             "range": [0, 1],
+            "tickmode": "linear",
+            "tick0": 0,
+            "dtick": 0.2,
             "showgrid": False,
         },
     )
@@ -155,7 +165,7 @@ def elo_history_figure(board: Board) -> go.Figure:
         _layout(CHARTS["chart-elo-history"], height=520),
         xaxis={"title": {"text": "Time (UTC)"}, "type": "date"},
         yaxis={"title": {"text": "Size-aware Elo"}},
-        legend={"orientation": "v", "x": 1.02, "xanchor": "left", "y": 1},
+        legend={"orientation": "v", "x": 1.02, "xanchor": "left", "y": 0.9, "yanchor": "top"},
         margin={"l": 70, "r": 20, "t": 60, "b": 60},
     )
     return figure
