@@ -8,6 +8,7 @@ two batch answers, ahead of the rest of the batch.
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import threading
@@ -104,6 +105,8 @@ class Worker:
         with self.app.app_context():
             requeued = visitor.requeue_abandoned()
             beat("idle", started=True)
+        # A visitors' poll skipped while the previous one still runs is expected, not a warning.
+        logging.getLogger("apscheduler").setLevel(logging.ERROR)
         scheduler = BackgroundScheduler(timezone=trigger.timezone)
         every = float(self.config["WORKER_HEARTBEAT_SECONDS"])
         poll = float(self.config["VISITOR_POLL_SECONDS"])
