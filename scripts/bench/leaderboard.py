@@ -1,0 +1,115 @@
+"""Benchmark the leaderboard service on a real SQLite database: load + rate, cache, export.
+
+Run from the project root (builds a throw-away instance in a temporary folder):
+
+    .venv/bin/python scripts/bench/leaderboard.py [--models 40] [--votes 1000000]
+
+Prints the time of the data signature every request reads, of the first (computing) and of a
+cached ``get_board``, of a cached ``/leaderboard`` page, and the time and memory of streaming
+the whole vote log as CSV.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import argparse  # noqa: E402
+import random  # noqa: E402
+import resource  # noqa: E402
+import sqlite3  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from datetime import datetime, timedelta  # noqa: E402
+
+from arena import create_app, leaderboard  # noqa: E402
+from arena.extensions import db  # noqa: E402
+from arena.filters import parse_filters  # noqa: E402
+from arena.models import Model  # noqa: E402
+
+
+def fill(instance: Path, models: int, votes: int) -> None:
+    """Models of 0.5-9B and ``votes`` random votes, 10 s apart, inserted in bulk."""
+    app = create_app({"INSTANCE_PATH": str(instance), "OLLAMA_URL": "http://127.0.0.1:9"})
+    with app.app_context():
+        for i in range(models):
+            size = (0.5, 1.0, 1.5, 3.0, 4.0, 7.0, 8.0, 9.0)[i % 8]
+            db.session.add(
+                Model(tag=f"model-{i:03d}:{size:g}b", display_name=f"m{i}", params_b=size)
+            )
+        db.session.commit()
+        db.engine.dispose()
+    rng = random.Random(1)
+    start = datetime(2026, 1, 1)
+    outcomes = ("a", "a", "b", "b", "tie", "both_bad")
+    connection = sqlite3.connect(instance / "arena.db")
+
+    def rows():  # a generator: the insert holds no list of a million tuples
+        for k in range(votes):
+            a = rng.randrange(1, models + 1)
+            b = rng.randrange(1, models)
+            b += b >= a
+            when = (start + timedelta(seconds=10 * k)).strftime("%Y-%m-%d %H:%M:%S.%f")
+            yield rng.randrange(1, 170), a, b, rng.choice(outcomes), when
+
+    connection.executemany(
+        "INSERT INTO vote (prompt_id, model_a_id, model_b_id, outcome, source, excluded,"
+        " created_at) VALUES (?, ?, ?, ?, 'arena', 0, ?)",
+        rows(),
+    )
+    connection.commit()
+    connection.close()
+
+
+def timed(label: str, fn, repeat: int = 1) -> object:
+    best, result = float("inf"), None
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - started)
+    print(f"{label:<44} {best * 1000:9.1f} ms")
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", type=int, default=40)
+    parser.add_argument("--votes", type=int, default=1_000_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        instance = Path(folder)
+        started = time.perf_counter()
+        fill(instance, args.models, args.votes)
+        print(
+            f"{args.votes:,} votes between {args.models} models inserted in "
+            f"{time.perf_counter() - started:.0f} s"
+        )
+        app = create_app({"INSTANCE_PATH": str(instance), "OLLAMA_URL": "http://127.0.0.1:9"})
+        client = app.test_client()
+        with app.app_context():
+            with db.engine.connect() as conn:
+                timed("data signature (every request)", lambda: leaderboard.data_version(conn), 5)
+            board = timed("get_board, first (load + rate + store)", leaderboard.get_board)
+            timed("get_board, cached", leaderboard.get_board, 5)
+            mid = parse_filters({"size": "4-9"}, app.config["SIZE_CLASS_BOUNDS_B"])
+            timed("get_board, size class 4-9B, first", lambda: leaderboard.get_board(mid))
+        assert board.votes == args.votes
+        timed("GET /leaderboard, cached", lambda: client.get("/leaderboard").get_data(), 3)
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        started = time.perf_counter()
+        size = sum(len(chunk) for chunk in client.get("/api/votes.csv").response)
+        after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        print(
+            f"{'GET /api/votes.csv, streamed':<44} {time.perf_counter() - started:9.1f} s  "
+            f"({size / 1e6:.0f} MB; process max RSS {before / 1024:.0f} -> {after / 1024:.0f} MB)"
+        )
+        with app.app_context():
+            db.engine.dispose()
+
+
+if __name__ == "__main__":
+    main()
