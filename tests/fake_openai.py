@@ -74,6 +74,7 @@ class _Fault:
     seconds: float = 0.0
     abrupt: bool = False
     html: bool = True
+    top_level: bool = False
 
 
 class _HTTPError(Exception):
@@ -195,9 +196,20 @@ class FakeOpenAI:
         cuts the TCP connection instead of ending the HTTP body cleanly."""
         self._queue(_Fault("cut", times, after_chunks=after_chunks, abrupt=abrupt))
 
-    def error_chunk_next(self, after_chunks: int, message: str, *, times: int = 1) -> None:
-        """Send ``data: {"error": ...}`` after ``after_chunks`` chunks, then end (no [DONE])."""
-        self._queue(_Fault("error_chunk", times, message=message, after_chunks=after_chunks))
+    def error_chunk_next(
+        self, after_chunks: int, message: str, *, top_level: bool = False, times: int = 1
+    ) -> None:
+        """Send ``data: {"error": ...}`` after ``after_chunks`` chunks, then end (no [DONE]);
+        ``top_level`` sends older vLLM's ``{"object": "error", "message": ...}`` instead."""
+        self._queue(
+            _Fault(
+                "error_chunk",
+                times,
+                message=message,
+                after_chunks=after_chunks,
+                top_level=top_level,
+            )
+        )
 
     def garbage_next(self, *, html: bool = True, path: str = CHAT, times: int = 1) -> None:
         """Answer 200 with an HTML page, or (``html=False``) an event stream whose data is
@@ -421,7 +433,7 @@ class _Handler(BaseHTTPRequestHandler):
         if fault.kind == "error_chunk":
             self._record.outcome = "error_chunk"
             error = {"message": fault.message, "type": "api_error", "param": None, "code": None}
-            self._event_json({"error": error})
+            self._event_json({"object": "error"} | error if fault.top_level else {"error": error})
             self._write(b"")
         elif fault.abrupt:
             self._record.outcome = "cut"

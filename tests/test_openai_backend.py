@@ -265,8 +265,9 @@ def test_stream_without_done_is_a_stream_error(
     assert len(fake_openai.requests_to(CHAT)) == 1
 
 
-def test_error_chunk_is_a_stream_error(fake_openai: FakeOpenAI) -> None:  # noqa: F811
-    fake_openai.error_chunk_next(3, "the runner crashed")
+@pytest.mark.parametrize("top_level", [False, True])
+def test_error_chunk_is_a_stream_error(fake_openai: FakeOpenAI, top_level: bool) -> None:  # noqa: F811
+    fake_openai.error_chunk_next(3, "the runner crashed", top_level=top_level)
     with pytest.raises(StreamError, match="after 3 pieces\\): the runner crashed"):
         make_client(fake_openai).chat(MODEL, QUESTION, OPTIONS)
 

@@ -224,8 +224,9 @@ class EmbeddedBackend:
     ) -> ChatResult:
         """Generate a reply, loading ``model`` first if needed; ``on_token`` gets each piece
         (it may raise to stop). Durations are llama.cpp's own timings, except
-        ``load_duration`` (the load, 0 when warm, plus waiting for the lock) and
-        ``total_duration`` (wall time of this call)."""
+        ``load_duration`` (the load, near 0 when warm, plus waiting for the lock) and
+        ``total_duration`` (wall time of this call). ``prompt_eval_count`` leaves out the
+        prompt tokens reused from llama.cpp's prompt cache (a shared system prompt)."""
         keep = keep_alive_seconds(keep_alive)
         keep = self.default_keep_alive if keep is None else keep
         spec = self._spec(model)

@@ -331,7 +331,7 @@ class OpenAICompatClient:
             ) from None
         if not isinstance(chunk, dict):
             raise self._http.malformed("/chat/completions", f"event: {snippet(payload)!r}")
-        if "error" in chunk:
+        if "error" in chunk or chunk.get("object") == "error":  # the latter: older vLLM
             message, _, _ = _error_fields(payload)
             raise StreamError(
                 f"the {self._http.where} failed while {model!r} was generating (after "
