@@ -110,6 +110,6 @@ def run_batch(
             abort_run(run, reason, f"{type(error).__name__}: {error}")
             raise
         status = "stopped" if summary.stop_kind else "finished"
-        finish_run(run, status, summary.stop_message, summary.to_json())
+        finish_run(run, status, summary.stop_message, summary.to_json(), done=summary.attempted)
         result.summary = summary
         return result

@@ -9,8 +9,10 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
+from sqlalchemy import Insert, insert
 from sqlalchemy.exc import IntegrityError
 
 from arena.backends import (
@@ -27,7 +29,7 @@ from arena.backends import (
     StreamError,
 )
 from arena.extensions import db
-from arena.models import Prompt, Response
+from arena.models import Prompt, Response, utcnow
 from arena.pregen.clock import SYSTEM_CLOCK, Clock
 from arena.pregen.leaks import find_leak
 from arena.rendering import RENDER_VERSION, render_markdown
@@ -67,7 +69,7 @@ class FailureNote:
 class Outcome:
     """What became of one planned answer."""
 
-    response: Response | None = None  # the usable answer stored now
+    response_id: int | None = None  # the usable answer stored now
     duplicate: bool = False  # a usable answer was stored meanwhile by someone else
     excluded: int = 0  # leaked answers stored as excluded
     failure: FailureNote | None = None
@@ -161,6 +163,11 @@ def messages_for(prompt: str, system: str | None) -> list[dict[str, str]]:
     return [*messages, {"role": "user", "content": prompt}]
 
 
+@cache
+def _insert_response() -> Insert:
+    return insert(Response.__table__)  # type: ignore[arg-type]
+
+
 def store_answer(
     prompt_id: int,
     model_id: int,
@@ -169,33 +176,37 @@ def store_answer(
     *,
     status: str = "ok",
     reason: str | None = None,
-) -> Response | None:
-    """Write one complete answer; None if a usable one was stored meanwhile (no duplicates)."""
+) -> int | None:
+    """Write one complete answer and return its id; None if a usable one was stored
+    meanwhile (the partial unique index allows one 'ok' answer per prompt and model).
+
+    A single INSERT and commit (no ORM unit of work): this runs once per answer."""
     usable = status == "ok"
-    response = Response(
-        prompt_id=prompt_id,
-        model_id=model_id,
-        text=result.text,
-        html=str(render_markdown(result.text)) if usable else None,
-        html_version=RENDER_VERSION if usable else 0,
-        status=status,
-        status_reason=reason,
-        options=options.to_ollama(),
-        seed=options.seed,
-        done_reason=result.done_reason,
-        eval_count=result.eval_count,
-        eval_duration=result.eval_duration,
-        prompt_eval_count=result.prompt_eval_count,
-        load_duration=result.load_duration,
-        total_duration=result.total_duration,
-    )
-    db.session.add(response)
+    values = {
+        "prompt_id": prompt_id,
+        "model_id": model_id,
+        "text": result.text,
+        "html": str(render_markdown(result.text)) if usable else None,
+        "html_version": RENDER_VERSION if usable else 0,
+        "status": status,
+        "status_reason": reason,
+        "options": options.to_ollama(),
+        "seed": options.seed,
+        "done_reason": result.done_reason,
+        "eval_count": result.eval_count,
+        "eval_duration": result.eval_duration,
+        "prompt_eval_count": result.prompt_eval_count,
+        "load_duration": result.load_duration,
+        "total_duration": result.total_duration,
+        "created_at": utcnow(),
+    }
     try:
+        inserted = db.session.connection().execute(_insert_response(), values)
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
         return None
-    return response
+    return int(inserted.inserted_primary_key[0])  # type: ignore[attr-defined]
 
 
 class AnswerMaker:
@@ -226,16 +237,21 @@ class AnswerMaker:
         keep_alive: int | str | None,
         may_continue: Callable[[], bool] = lambda: True,
         on_token: Callable[[str], None] | None = None,
+        prompt_text: str | None = None,
     ) -> Outcome:
         """Generate until a clean answer is stored, the retries run out, or it must stop.
 
         ``may_continue`` is asked before each retry or regeneration (not before the first
-        attempt): a run past its deadline leaves the rest to the next run.
+        attempt): a run past its deadline leaves the rest to the next run. ``prompt_text``
+        saves a query when the caller already has it.
         """
-        prompt = db.session.get(Prompt, prompt_id)
-        if prompt is None:
-            return Outcome(failure=FailureNote(model.tag, prompt_id, "error", "prompt deleted"))
-        messages = messages_for(prompt.text, self.system)
+        if prompt_text is None:
+            prompt = db.session.get(Prompt, prompt_id)
+            if prompt is None:
+                note = FailureNote(model.tag, prompt_id, "error", "the prompt was deleted")
+                return Outcome(failure=note)
+            prompt_text = prompt.text
+        messages = messages_for(prompt_text, self.system)
         outcome = Outcome()
         failures = 0
         seeds: set[int] = set()
@@ -261,9 +277,8 @@ class AnswerMaker:
             outcome.result = result
             leak = find_leak(result.text, model.tag, model.family) if self.leak_filter else None
             if leak is None:
-                stored = store_answer(prompt_id, model.id, result, options)
-                outcome.response = stored
-                outcome.duplicate = stored is None
+                outcome.response_id = store_answer(prompt_id, model.id, result, options)
+                outcome.duplicate = outcome.response_id is None
                 return outcome
             store_answer(
                 prompt_id, model.id, result, options, status="excluded", reason=leak.reason()

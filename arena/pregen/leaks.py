@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 #: family -> (model names, makers). Matched case-insensitively as whole words.
 FAMILIES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -128,12 +129,21 @@ def own_names(tag: str) -> list[str]:
     return [stem] if len(stem) >= 4 else []
 
 
-def find_leak(text: str, tag: str = "", family: str | None = None) -> Leak | None:
-    """The first identity leak in an answer of model ``tag`` (of Ollama ``family``), or None."""
-    own_families = {family_of(tag), family_of("", family)} - {None} if tag else set()
+@lru_cache(maxsize=256)
+def _for_model(
+    tag: str, family: str | None
+) -> tuple[frozenset[str], dict[str, str], dict[str, str], re.Pattern[str]]:
+    """The model's own families, the names taken from its tag, all names, and their pattern."""
+    found = (family_of(tag), family_of("", family)) if tag else ()
+    own_families = frozenset(f for f in found if f is not None)
     extra = {n.casefold(): "own" for n in own_names(tag) if n.casefold() not in _NAMES}
     names = {**_NAMES, **extra}
-    pattern = _name_pattern(names) if extra else _NAME_RE
+    return own_families, extra, names, (_name_pattern(names) if extra else _NAME_RE)
+
+
+def find_leak(text: str, tag: str = "", family: str | None = None) -> Leak | None:
+    """The first identity leak in an answer of model ``tag`` (of Ollama ``family``), or None."""
+    own_families, extra, names, pattern = _for_model(tag, family)
     for self_match in _SELF_RE.finditer(text):
         window = text[self_match.end() : self_match.end() + _SENTENCE_WINDOW]
         sentence = _SENTENCE_END.split(window, maxsplit=1)[0]

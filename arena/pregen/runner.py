@@ -13,13 +13,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import select
+
 from arena.backends import Backend
-from arena.models import GenerationRun
+from arena.extensions import db
+from arena.models import GenerationRun, Prompt
 from arena.pregen.clock import SYSTEM_CLOCK, Clock, Deadline, format_seconds
 from arena.pregen.estimate import Estimator
 from arena.pregen.generate import AnswerMaker, FailureNote, MeteredBackend, ModelRef, Outcome
 from arena.pregen.planner import ModelWork, Plan
-from arena.pregen.records import note_progress, record_failure
+from arena.pregen.records import RunProgress, record_failure
 
 #: A model whose answers fail this many times in a row (after retries) is skipped.
 MAX_CONSECUTIVE_FAILURES = 3
@@ -71,6 +74,7 @@ class RunSummary:
     tokens: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     eval_seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     failures: list[FailureNote] = field(default_factory=list)
+    attempted: int = 0  # planned answers tried (stored, failed, leaked, or a duplicate)
     model_loads: int = 0
     wall_seconds: float = 0.0
     backend_seconds: float = 0.0
@@ -103,6 +107,7 @@ class RunSummary:
                 for tag in models
             },
             "stored": self.total_stored,
+            "attempted": self.attempted,
             "failures": [note.to_json() for note in self.failures],
             "model_loads": self.model_loads,
             "wall_seconds": round(self.wall_seconds, 3),
@@ -152,157 +157,162 @@ def run_plan(
     estimator: Estimator | None = None,
 ) -> RunSummary:
     """Generate the planned answers model by model, loading each model once."""
-    control = control or RunControl()
-    clock = control.clock
-    meter = backend if isinstance(backend, MeteredBackend) else MeteredBackend(backend, clock)
-    loads_before, backend_before = meter.loads, meter.seconds
-    maker = AnswerMaker(meter, config, clock=clock, rng=rng)
-    estimator = estimator or Estimator({})
-    summary = RunSummary(planned=plan.per_model())
-    state = _Progress(plan, estimator, clock, progress)
-    started = clock.monotonic()
-    try:
-        for item in plan.work:
-            if not _run_model(item, maker, meter, config, control, summary, state, run):
-                break
-    finally:
-        summary.wall_seconds = clock.monotonic() - started
-        summary.backend_seconds = meter.seconds - backend_before
-        summary.model_loads = meter.loads - loads_before
-    return summary
+    runner = _Runner(plan, backend, config, control or RunControl(), progress, rng, run)
+    return runner.execute(estimator or Estimator({}))
 
 
-class _Progress:
-    """Counts answers and computes the ETA from each model's measured speed."""
+class _Runner:
+    """The state of one run: the metered backend, the counts, the summary."""
 
     def __init__(
-        self, plan: Plan, estimator: Estimator, clock: Clock, callback: ProgressCallback | None
+        self,
+        plan: Plan,
+        backend: Backend,
+        config: Mapping[str, Any],
+        control: RunControl,
+        progress: ProgressCallback | None,
+        rng: random.Random | None,
+        run: GenerationRun | None,
     ) -> None:
+        self.plan = plan
+        self.config = config
+        self.control = control
+        self.clock = control.clock
+        meter = backend if isinstance(backend, MeteredBackend) else None
+        self.meter = meter or MeteredBackend(backend, self.clock)
+        self.maker = AnswerMaker(self.meter, config, clock=self.clock, rng=rng)
+        self.progress = progress
+        self.run = run
+        self.record = RunProgress(run)
+        self.summary = RunSummary(planned=plan.per_model())
         self.remaining = {item.model_id: len(item.prompt_ids) for item in plan.work}
         self.total = plan.total
         self.done = 0
+
+    def execute(self, estimator: Estimator) -> RunSummary:
         self.estimator = estimator
-        self.clock = clock
-        self.callback = callback
-        self.started = clock.monotonic()
+        rows = db.session.execute(
+            select(Prompt.id, Prompt.text).where(Prompt.id.in_(self.plan.prompts))
+        )
+        self.texts = {prompt_id: text for prompt_id, text in rows}
+        loads, waited = self.meter.loads, self.meter.seconds
+        self.started = self.clock.monotonic()
+        try:
+            for item in self.plan.work:
+                if not self._model(item):
+                    break
+        finally:
+            summary = self.summary
+            summary.wall_seconds = self.clock.monotonic() - self.started
+            summary.backend_seconds = self.meter.seconds - waited
+            summary.model_loads = self.meter.loads - loads
+        return summary
 
-    def skip(self, model_id: int) -> None:
-        self.total -= self.remaining.get(model_id, 0)
-        self.remaining[model_id] = 0
+    def _may_start(self) -> bool:
+        reason = self.control.stop_reason()
+        if reason is None:
+            return True
+        self.summary.stop_kind, self.summary.stop_message = reason
+        return False
 
-    def answered(self, item_model: ModelRef, outcome: str, summary: RunSummary) -> None:
+    def _release(self, tag: str) -> None:
+        """Unload a model left loaded with a long keep_alive (stopped before its end)."""
+        if self.meter.warm_model == tag:
+            self.meter.unload(tag)
+
+    def _model(self, item: ModelWork) -> bool:
+        """Answer one model's prompts; False when the whole run must stop."""
+        model = ModelRef(item.model_id, item.tag, item.family)
+        consecutive = 0
+        for index, prompt_id in enumerate(item.prompt_ids):
+            if not self._may_start():
+                self._release(model.tag)
+                return False
+            if self.control.between_answers is not None:
+                self.control.between_answers()  # visitors' prompts first
+                if not self._may_start():
+                    self._release(model.tag)
+                    return False
+            last = index == len(item.prompt_ids) - 1
+            outcome = self.maker.answer(
+                model,
+                prompt_id,
+                keep_alive=0 if last else self.config["OLLAMA_KEEP_ALIVE"],
+                may_continue=lambda: self.control.stop_reason() is None,
+                prompt_text=self.texts.get(prompt_id),
+            )
+            self._account(model, outcome)
+            if outcome.failure is not None:
+                self._fail(model, outcome.failure)
+                consecutive += 1
+            elif outcome.response_id is not None or outcome.duplicate:
+                consecutive = 0
+            self._report(model, _label(outcome))
+            if outcome.skip_model or consecutive >= MAX_CONSECUTIVE_FAILURES:
+                if not outcome.skip_model:
+                    left = len(item.prompt_ids) - index - 1
+                    reason = (
+                        f"skipped the remaining {left} prompts after {consecutive} failed "
+                        "answers in a row"
+                    )
+                    self._fail(model, FailureNote(model.tag, None, "skipped", reason))
+                    self._release(model.tag)
+                self.total -= self.remaining.get(model.id, 0)
+                self.remaining[model.id] = 0
+                return True
+        return True
+
+    def _fail(self, model: ModelRef, note: FailureNote) -> None:
+        self.summary.failures.append(note)
+        record_failure(self.run, model.id, note)
+
+    def _account(self, model: ModelRef, outcome: Outcome) -> None:
+        summary = self.summary
+        if outcome.response_id is not None:
+            summary.stored[model.tag] += 1
+        if outcome.excluded:
+            summary.excluded[model.tag] += outcome.excluded
+        self.record.answered(outcome.response_id is not None)
+        result = outcome.result
+        if result is not None and result.eval_count and result.eval_duration:
+            summary.tokens[model.tag] += result.eval_count
+            summary.eval_seconds[model.tag] += result.eval_duration / 1e9
+            self.estimator.observe(
+                model.id,
+                result.eval_count,
+                result.eval_duration,
+                result.total_duration,
+                result.load_duration,
+            )
+
+    def _report(self, model: ModelRef, outcome: str) -> None:
+        """Count one answer and tell the progress callback, with the ETA."""
         self.done += 1
-        self.remaining[item_model.id] -= 1
-        if self.callback is None:
+        self.summary.attempted = self.done
+        self.remaining[model.id] -= 1
+        if self.progress is None:
             return
         parts = [
-            self.estimator.seconds(model_id, left, with_load=model_id != item_model.id)
+            self.estimator.seconds(model_id, left, with_load=model_id != model.id)
             for model_id, left in self.remaining.items()
             if left
         ]
         eta = None if None in parts else sum(p for p in parts if p is not None)
-        self.callback(
+        self.progress(
             ProgressEvent(
                 self.done,
                 self.total,
-                item_model.tag,
+                model.tag,
                 outcome,
-                summary.tokens_per_second(item_model.tag),
+                self.summary.tokens_per_second(model.tag),
                 eta,
                 self.clock.monotonic() - self.started,
             )
         )
 
 
-def _run_model(
-    item: ModelWork,
-    maker: AnswerMaker,
-    meter: MeteredBackend,
-    config: Mapping[str, Any],
-    control: RunControl,
-    summary: RunSummary,
-    state: _Progress,
-    run: GenerationRun | None,
-) -> bool:
-    """Answer one model's prompts; False when the whole run must stop."""
-    model = ModelRef(item.model_id, item.tag, item.family)
-    consecutive = 0
-    for index, prompt_id in enumerate(item.prompt_ids):
-        if not _may_start(control, summary):
-            _release(meter, model.tag)
-            return False
-        if control.between_answers is not None:
-            control.between_answers()
-            if not _may_start(control, summary):
-                _release(meter, model.tag)
-                return False
-        last = index == len(item.prompt_ids) - 1
-        outcome = maker.answer(
-            model,
-            prompt_id,
-            keep_alive=0 if last else config["OLLAMA_KEEP_ALIVE"],
-            may_continue=lambda: control.stop_reason() is None,
-        )
-        _account(model, outcome, summary, state.estimator)
-        note_progress(run, outcome.response is not None)
-        if outcome.failure is not None:
-            summary.failures.append(outcome.failure)
-            record_failure(run, model.id, outcome.failure)
-            consecutive += 1
-        elif outcome.response is not None or outcome.duplicate:
-            consecutive = 0
-        state.answered(model, _label(outcome), summary)
-        if outcome.skip_model or consecutive >= MAX_CONSECUTIVE_FAILURES:
-            if not outcome.skip_model:
-                note = FailureNote(
-                    model.tag,
-                    None,
-                    "skipped",
-                    f"skipped the remaining {len(item.prompt_ids) - index - 1} prompts after "
-                    f"{consecutive} failed answers in a row",
-                )
-                summary.failures.append(note)
-                record_failure(run, model.id, note)
-                _release(meter, model.tag)
-            state.skip(model.id)
-            return True
-    return True
-
-
-def _may_start(control: RunControl, summary: RunSummary) -> bool:
-    reason = control.stop_reason()
-    if reason is None:
-        return True
-    summary.stop_kind, summary.stop_message = reason
-    return False
-
-
-def _release(meter: MeteredBackend, tag: str) -> None:
-    """Unload a model left loaded with a long keep_alive (the run stopped before its end)."""
-    if meter.warm_model == tag:
-        meter.unload(tag)
-
-
-def _account(model: ModelRef, outcome: Outcome, summary: RunSummary, estimator: Estimator) -> None:
-    if outcome.response is not None:
-        summary.stored[model.tag] += 1
-    if outcome.excluded:
-        summary.excluded[model.tag] += outcome.excluded
-    result = outcome.result
-    if result is not None and result.eval_count and result.eval_duration:
-        summary.tokens[model.tag] += result.eval_count
-        summary.eval_seconds[model.tag] += result.eval_duration / 1e9
-        estimator.observe(
-            model.id,
-            result.eval_count,
-            result.eval_duration,
-            result.total_duration,
-            result.load_duration,
-        )
-
-
 def _label(outcome: Outcome) -> str:
-    if outcome.response is not None:
+    if outcome.response_id is not None:
         return "stored"
     if outcome.duplicate:
         return "duplicate"

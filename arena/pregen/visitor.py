@@ -317,7 +317,7 @@ def _answer_one(
     if outcome.failure is not None:
         record_failure(None, model.id, outcome.failure)
         reasons.append(f"{model.tag}: {outcome.failure.reason}")
-    return outcome.response is not None or outcome.duplicate
+    return outcome.response_id is not None or outcome.duplicate
 
 
 def _finish(request: VisitorRequest, status: str, error: str | None) -> None:
