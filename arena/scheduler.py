@@ -204,7 +204,7 @@ class Worker:
             try:
                 result = batch_service.run_batch(request, backend=self._meter, control=control)
             except LockBusy as busy:
-                self.say(f"batch skipped: {busy} (a cron run?)")
+                self.say(f"batch skipped: {busy} (the cron script?)")
                 return
             except Exception as error:  # a bug or the database: log it, keep the worker up
                 self.say(f"batch failed: {type(error).__name__}: {error}")

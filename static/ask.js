@@ -27,7 +27,7 @@
       })
       .then(function (data) {
         failures = 0;
-        if (data.state !== box.getAttribute("data-state")) {
+        if (data.state !== box.getAttribute("data-state") || data.state === "done") {
           // queued -> running -> done: the page itself changes (and becomes the battle).
           window.location.assign(box.getAttribute("data-page-url"));
           return;

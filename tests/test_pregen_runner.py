@@ -202,4 +202,4 @@ def test_a_second_concurrent_run_is_refused(app: Flask, runner: FlaskCliRunner) 
     with try_instance_lock(app, LOCK_NAME):
         result = runner.invoke(args=["pregenerate", "--prompts", "1"])
     assert result.exit_code == 1
-    assert "another pregen is running" in result.output
+    assert "another pre-generation run is in progress (pid" in result.output

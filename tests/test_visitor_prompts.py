@@ -194,3 +194,37 @@ def test_the_battle_page_offers_to_ask_and_the_reveal_has_the_form(
         client.post("/vote", data={"battle_id": battle_id, "outcome": "a"}).headers["Location"]
     )
     assert 'action="/ask"' in reveal.get_data(as_text=True)
+
+
+def test_a_prompt_already_answered_needs_no_wait(
+    pool: Flask, client: FlaskClient, fake_ollama: FakeOllama
+) -> None:
+    from datetime import timedelta
+
+    from arena.models import utcnow
+
+    with pool.app_context():
+        answered = db.session.scalar(select(Response.prompt_id).where(Response.status == "ok"))
+        text = db.session.get(Prompt, answered).text  # type: ignore[union-attr]
+    fake_ollama.reset()
+    waiting = _ask(client, text)
+    battle = client.get(waiting)
+    assert battle.status_code == 303 and "/battle/" in battle.headers["Location"]
+    assert fake_ollama.chat_models_in_order() == []  # nothing generated
+    # Once this voter has judged every pair of answers, no battle can be made: say so.
+    html = client.get(battle.headers["Location"]).get_data(as_text=True)
+    while 'name="battle_id"' in html:
+        battle_id = re.search(r'name="battle_id" value="([^"]+)"', html).group(1)  # type: ignore[union-attr]
+        client.post("/vote", data={"battle_id": battle_id, "outcome": "tie"})
+        with pool.app_context():
+            request = db.session.scalar(select(VisitorRequest))
+            request.battle_id = None  # type: ignore[union-attr]
+            request.finished_at = utcnow() - timedelta(minutes=5)  # type: ignore[union-attr]
+            db.session.commit()
+        page = client.get(waiting)
+        if page.status_code != 303:
+            html = page.get_data(as_text=True)
+            break
+        html = client.get(page.headers["Location"]).get_data(as_text=True)
+    assert "No battle could be made from them for you" in html
+    assert "http-equiv" not in html  # and it stops reloading

@@ -81,7 +81,7 @@ def run_batch(
     if request.dry_run:
         plan = plan_batch(request.n_prompts, request.tags, rng)
         return BatchResult(plan, estimate_plan(plan), control.deadline)
-    with try_instance_lock(app, LOCK_NAME):
+    with try_instance_lock(app, LOCK_NAME, "pre-generation run"):
         interrupted = interrupt_dead_runs()
         plan = plan_batch(request.n_prompts, request.tags, rng)
         estimator = Estimator.from_database(item.model_id for item in plan.work)

@@ -23,17 +23,18 @@ from arena.pregen.generate import FailureNote
 class LockBusy(RuntimeError):
     """Another process holds the lock; ``pid`` is its process id when known."""
 
-    def __init__(self, name: str, pid: int | None) -> None:
-        self.name = name
+    def __init__(self, label: str, pid: int | None) -> None:
+        self.label = label
         self.pid = pid
         who = f" (pid {pid})" if pid else ""
-        super().__init__(f"another {name} is running{who}")
+        super().__init__(f"another {label} is in progress{who}")
 
 
 @contextmanager
-def try_instance_lock(app: Flask, name: str) -> Iterator[None]:
+def try_instance_lock(app: Flask, name: str, label: str | None = None) -> Iterator[None]:
     """Hold ``<instance>/.<name>.lock`` or raise LockBusy at once; the holder's pid is written
-    into the file. The kernel releases the lock when the process dies, even by kill -9."""
+    into the file. The kernel releases the lock when the process dies, even by kill -9.
+    ``label`` names the holder in the error ("pre-generation run")."""
     path = Path(app.instance_path) / f".{name}.lock"
     handle = open(path, "a+")  # noqa: SIM115  (held open for the lock's lifetime)
     try:
@@ -42,7 +43,7 @@ def try_instance_lock(app: Flask, name: str) -> Iterator[None]:
         except BlockingIOError:
             handle.seek(0)
             text = handle.read().strip()
-            raise LockBusy(name.replace("-", " "), int(text) if text.isdigit() else None) from None
+            raise LockBusy(label or name, int(text) if text.isdigit() else None) from None
         handle.seek(0)
         handle.truncate()
         handle.write(str(os.getpid()))

@@ -29,6 +29,8 @@ ANSWERS_PER_REQUEST = 2
 #: Models tried per request beyond the two chosen, when one of them fails.
 MAX_REPLACEMENTS = 2
 TOKEN_WRITE_INTERVAL = 1.0  # seconds between progress writes while an answer streams
+#: Web processes cache the matchmaking pool for a few seconds: a battle may take that long.
+BATTLE_GRACE_SECONDS = 30.0
 
 
 class VisitorError(ValueError):
@@ -326,6 +328,14 @@ def _finish(request: VisitorRequest, status: str, error: str | None) -> None:
     request.tokens = 0
     request.finished_at = utcnow()
     db.session.commit()
+
+
+def battle_overdue(request: VisitorRequest, now: datetime | None = None) -> bool:
+    """Answered a while ago and still no battle: this visitor has judged every pair of
+    answers to the prompt, or the models were disabled meanwhile."""
+    if request.finished_at is None or request.battle_id is not None:
+        return False
+    return ((now or utcnow()) - request.finished_at).total_seconds() > BATTLE_GRACE_SECONDS
 
 
 def attach_battle(request: VisitorRequest, battle_id: str) -> None:

@@ -83,6 +83,7 @@ def wait(request_id: str) -> WerkzeugResponse | str:
     return render_template(
         "ask_wait.html",
         status=status,
+        no_battle=queued.status == "done" and visitor.battle_overdue(queued),
         prompt_html=queued.prompt.html if queued.prompt else "",
         worker=worker_running(current_app.config),
         refresh=int(current_app.config["VISITOR_REFRESH_SECONDS"]),
