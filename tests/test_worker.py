@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -22,7 +22,13 @@ from tests.fake_ollama import FakeOllama
 from tests.pregen_helpers import FakeClock, answers, local, spawn, subprocess_env, wait_for
 
 WORKER = ["-m", "flask", "--app", "arena", "worker"]
-FAST = {"VISITOR_POLL_SECONDS": 0.1, "WORKER_HEARTBEAT_SECONDS": 0.3}
+_AWAY = (datetime.now().hour + 12) % 24  # a nightly window that is not open during the test
+FAST = {
+    "VISITOR_POLL_SECONDS": 0.1,
+    "WORKER_HEARTBEAT_SECONDS": 0.3,
+    "WORKER_WINDOW": f"0 {_AWAY} * * *",
+    "WORKER_WINDOW_UNTIL": f"{(_AWAY + 1) % 24:02d}:00",
+}
 
 
 def _stop_all(processes: list[subprocess.Popen[str]]) -> None:
