@@ -38,10 +38,10 @@ class WorkerAlreadyRunning(RuntimeError):
     pass
 
 
-def window_trigger(expression: str, clock: Clock = SYSTEM_CLOCK) -> CronTrigger:
-    """The window's start as an APScheduler trigger, in the local time zone."""
+def window_trigger(expression: str) -> CronTrigger:
+    """The window's start as an APScheduler trigger, in the local time zone (DST-aware)."""
     try:
-        return CronTrigger.from_crontab(expression, timezone=clock.now().tzinfo)
+        return CronTrigger.from_crontab(expression)
     except ValueError as error:
         raise ValueError(
             f"WORKER_WINDOW {expression!r} is not a cron expression: {error}"
@@ -100,7 +100,7 @@ class Worker:
         self.stopping.set()
 
     def _serve(self, run_now: bool, budget: str | None) -> None:
-        trigger = window_trigger(str(self.config["WORKER_WINDOW"]), self.clock)
+        trigger = window_trigger(str(self.config["WORKER_WINDOW"]))
         until = str(self.config["WORKER_WINDOW_UNTIL"])
         with self.app.app_context():
             requeued = visitor.requeue_abandoned()
@@ -179,7 +179,7 @@ class Worker:
             self.generating.release()
 
     def _window_job(self) -> None:
-        trigger = window_trigger(str(self.config["WORKER_WINDOW"]), self.clock)
+        trigger = window_trigger(str(self.config["WORKER_WINDOW"]))
         window = open_window(trigger, str(self.config["WORKER_WINDOW_UNTIL"]), self.clock.now())
         if window is None:
             self.say("window started but already over: nothing to do")

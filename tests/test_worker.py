@@ -19,7 +19,7 @@ from arena.pregen import visitor
 from arena.pregen.status import worker_status
 from arena.scheduler import open_window, window_trigger
 from tests.fake_ollama import FakeOllama
-from tests.pregen_helpers import FakeClock, answers, local, spawn, subprocess_env, wait_for
+from tests.pregen_helpers import answers, local, spawn, subprocess_env, wait_for
 
 WORKER = ["-m", "flask", "--app", "arena", "worker"]
 _AWAY = (datetime.now().hour + 12) % 24  # a nightly window that is not open during the test
@@ -106,14 +106,13 @@ def test_sigterm_during_a_batch_stops_cleanly_between_answers(
 
 
 def test_the_nightly_window() -> None:
-    clock = FakeClock(local(12, 0))
-    trigger = window_trigger("0 1 * * *", clock)
+    trigger = window_trigger("0 1 * * *")
     assert open_window(trigger, "06:00", local(12, 0)) is None
     inside = open_window(trigger, "06:00", local(3, 30))
     assert inside is not None and inside.at == local(6, 0)
     assert open_window(trigger, "06:00", local(0, 30)) is None
-    late = window_trigger("0 22 * * *", clock)  # 22:00 to 06:00 crosses midnight
+    late = window_trigger("0 22 * * *")  # 22:00 to 06:00 crosses midnight
     across = open_window(late, "06:00", local(23, 0))
     assert across is not None and across.at == local(6, 0) + timedelta(days=1)
     with pytest.raises(ValueError, match="not a cron expression"):
-        window_trigger("every night", clock)
+        window_trigger("every night")
