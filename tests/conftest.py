@@ -25,6 +25,7 @@ def make_app(instance: Path, ollama_url: str, **overrides: object) -> Flask:
         "OLLAMA_READ_TIMEOUT": 10.0,
         "MATCHMAKING_CACHE_SECONDS": 0,
         "MIN_READ_SECONDS": 0,  # tests vote at once; the rule has its own tests
+        "WTF_CSRF_ENABLED": False,  # posted directly; tests/test_csrf.py checks the tokens
         **overrides,
     }
     return create_app(config)
