@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from html import unescape
+
 import pytest
 
 from arena.rendering import render_markdown
@@ -46,7 +49,8 @@ def test_markdown_features_survive() -> None:
         "<code>code</code>",
         "<li>one</li>",
         "<ol>",
-        "<code class=\"language-python\">print('&lt;b&gt;')",
+        '<pre class="highlight"><code class="language-python"><span class="nb">print</span>',
+        "<span class=\"s1\">'&lt;b&gt;'</span>",
         "<table>",
         '<td style="text-align:center">2</td>',
         '<a href="https://example.org" rel="noopener noreferrer nofollow ugc">a link</a>',
@@ -58,3 +62,37 @@ def test_markdown_features_survive() -> None:
 
 def test_raw_html_is_shown_as_text() -> None:
     assert "&lt;b&gt;hi&lt;/b&gt;" in str(render_markdown("<b>hi</b>"))
+
+
+def test_code_is_highlighted_with_classes_only() -> None:
+    html = str(render_markdown("```python\ndef f(x):\n    return x  # <i>\n```"))
+    assert '<pre class="highlight"><code class="language-python">' in html
+    assert '<span class="k">def</span>' in html and '<span class="c1"># &lt;i&gt;</span>' in html
+    tags = start_tags(html)
+    assert {tag for tag, _ in tags} == {"pre", "code", "span"}
+    assert {name for _, attrs in tags for name, _ in attrs} == {"class"}
+    assert executable_parts(html) == []
+
+
+@pytest.mark.parametrize(
+    "fence",
+    ["```", "```nosuchlanguage", '```python" onmouseover="alert(1)', "```<script>"],
+)
+def test_unknown_or_hostile_languages_stay_plain_and_inert(fence: str) -> None:
+    html = str(render_markdown(f"{fence}\n<b>x</b>\n```"))
+    assert "&lt;b&gt;x&lt;/b&gt;" in html and "<span" not in html
+    assert executable_parts(html) == []
+    assert {tag for tag, _ in start_tags(html)} == {"pre", "code"}
+
+
+def test_highlighting_keeps_the_code_text() -> None:
+    code = "for i in range(3):\n    print(i, 'a < b')\n"
+    html = str(render_markdown(f"```py\n{code}```"))
+    text = re.sub(r"<[^>]+>", "", html)
+    assert unescape(text).strip() == code.strip()
+
+
+def test_the_highlight_stylesheet_is_current() -> None:
+    from scripts.highlight_css import TARGET, stylesheet
+
+    assert TARGET.read_text(encoding="utf-8") == stylesheet(), "run scripts/highlight_css.py"
