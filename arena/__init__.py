@@ -37,13 +37,16 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         from arena.backends.ollama import parse_ollama_host
 
         app.config["OLLAMA_URL"] = parse_ollama_host(os.environ.get("OLLAMA_HOST"))
+    from arena.backends.registry import parse_backends
+
+    parse_backends(app.config)  # a malformed BACKENDS stops the start with a clear message
     app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(days=int(app.config["VOTER_COOKIE_DAYS"]))
     app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
     # The voter cookie is set once; re-signing it on every page view buys nothing.
     app.config.setdefault("SESSION_REFRESH_EACH_REQUEST", False)
     app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
 
-    from arena import database, errors, rendering, security
+    from arena import database, errors, ratelimit, rendering, security
     from arena.cli import init_app as init_cli
     from arena.views import init_app as init_views
 
@@ -52,6 +55,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     security.init_app(app)
     errors.init_app(app)
     init_views(app)
+    ratelimit.init_app(app)
     init_cli(app)
     if app.config["AUTO_MIGRATE"]:
         database.prepare(app)

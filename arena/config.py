@@ -32,6 +32,11 @@ DEFAULTS: dict[str, Any] = {
     "OLLAMA_RETRIES": 3,
     # First wait between retries, in seconds; it doubles at each retry.
     "OLLAMA_BACKOFF": 0.5,
+    # The model servers, one dict each (see arena/backends/registry.py and README, Backends):
+    # {"name": "lmstudio", "kind": "openai", "url": "http://127.0.0.1:1234/v1"},
+    # {"name": "local", "kind": "embedded"}. Each model row names its backend. The default
+    # is the one Ollama host of OLLAMA_URL (a url or api_key of None means the OLLAMA_* one).
+    "BACKENDS": [{"name": "ollama", "kind": "ollama", "url": None, "api_key": None}],
     # How long Ollama keeps a model loaded between two requests of one batch.
     "OLLAMA_KEEP_ALIVE": "30m",
     # Generation options, the same for every model so the comparison is fair.
@@ -59,6 +64,11 @@ DEFAULTS: dict[str, Any] = {
     "PROXY_HOPS": 0,
     # Send Strict-Transport-Security with this max-age when served over HTTPS (0: off).
     "HSTS_SECONDS": 0,
+    # Per-client rate limits (Flask-Limiter syntax); RATELIMIT_ENABLED=false turns them off.
+    "RATELIMIT_ENABLED": True,
+    "RATELIMIT_VOTES": "30 per minute; 600 per hour",
+    "RATELIMIT_PROMPTS": "5 per hour",
+    "RATELIMIT_EXPORTS": "60 per minute",
     # Where `flask --app arena backup` and the nightly backup write (None: <instance>/backups).
     "BACKUP_DIR": None,
     # How many nightly backups to keep.

@@ -1,7 +1,7 @@
-"""Load: gunicorn with 4 workers on one SQLite file, 20 voters, 5,000 votes.
+"""Load: gunicorn with 4 workers plus the background worker on one database, 20 voters.
 
-Every accepted vote must be stored exactly once and every refused one must get a clear 4xx;
-never a 5xx, never "database is locked".
+5,000 votes while the worker writes answers: every accepted vote must be stored exactly once
+and every refused one must get a clear 4xx; never a 5xx, never "database is locked".
 """
 
 from __future__ import annotations
@@ -19,12 +19,14 @@ from sqlalchemy import func, select
 from arena.extensions import db
 from arena.models import Vote
 from tests.fake_ollama import FakeOllama
-from tests.live_server import gunicorn
+from tests.live_server import flask_process, gunicorn
 from tests.load_client import Tally, vote_loop
 
 VOTERS = 20
 VOTES = 5_000
 TIME_LIMIT = 240.0
+# The voters all come from 127.0.0.1: per-client limits stay on, set high enough for them.
+LIMITS = {"ARENA_RATELIMIT_VOTES": "100000 per minute"}
 
 
 @pytest.mark.slow
@@ -40,8 +42,16 @@ def test_five_thousand_votes_from_twenty_voters_under_gunicorn(
         db.engine.dispose()
 
     tallies = [Tally() for _ in range(VOTERS)]
-    log = tmp_path / "gunicorn.log"
-    with gunicorn(Path(app.instance_path), fake_ollama.url, workers=4, log=log) as base:
+    log, worker_log = tmp_path / "gunicorn.log", tmp_path / "worker.log"
+    instance = Path(app.instance_path)
+    fake_ollama.add_model("late:1b", parameter_size="1B", quantization="Q4_0")
+    fake_ollama.token_delay = 0.002
+    runner.invoke(args=["models", "sync"])  # a new model: the worker has answers to write
+    fake_ollama.reset()  # forget the set-up's requests; keep models and answers
+    with (
+        flask_process(["worker", "--run-now"], instance, fake_ollama.url, log=worker_log),
+        gunicorn(instance, fake_ollama.url, workers=4, env=LIMITS, log=log) as base,
+    ):
         deadline = time.monotonic() + TIME_LIMIT
         threads = [
             threading.Thread(
@@ -59,10 +69,11 @@ def test_five_thousand_votes_from_twenty_voters_under_gunicorn(
     refused = Counter()
     for tally in tallies:
         refused.update(tally.refused)
-    server_log = log.read_text(errors="replace")
+    server_log = log.read_text(errors="replace") + worker_log.read_text(errors="replace")
     assert not errors, f"server errors: {errors[:10]}"
     assert "database is locked" not in server_log
     assert "Traceback" not in server_log
+    assert fake_ollama.chat_models_in_order(), "the worker generated nothing during the load"
     assert len(accepted) == VOTES, f"only {len(accepted)} votes in {TIME_LIMIT} s"
     assert set(refused) <= {409}, refused
     with app.app_context():
