@@ -1,4 +1,8 @@
-"""Shared pytest fixtures: the fake Ollama server, the app, its client and CLI runner."""
+"""Shared pytest fixtures: the fake Ollama server, the app, its client and CLI runner.
+
+With ``ARENA_TEST_DATABASE_URL`` set to a PostgreSQL URL, every test runs on a fresh
+PostgreSQL database of its own instead of SQLite (see ``tests/databases.py``).
+"""
 
 from __future__ import annotations
 
@@ -11,10 +15,13 @@ from flask.testing import FlaskClient, FlaskCliRunner
 
 from arena import create_app
 from arena.extensions import db
+from tests import databases
 from tests.fake_ollama import FakeOllama, fake_ollama  # noqa: F401  (re-exported fixture)
 
 
 def make_app(instance: Path, ollama_url: str, **overrides: object) -> Flask:
+    """The app on this instance folder, on the session's database (SQLite or PostgreSQL)."""
+    database = databases.database_url(instance)
     config = {
         "TESTING": True,
         "INSTANCE_PATH": str(instance),
@@ -26,9 +33,27 @@ def make_app(instance: Path, ollama_url: str, **overrides: object) -> Flask:
         "MATCHMAKING_CACHE_SECONDS": 0,
         "MIN_READ_SECONDS": 0,  # tests vote at once; the rule has its own tests
         "WTF_CSRF_ENABLED": False,  # posted directly; tests/test_csrf.py checks the tokens
+        **({"DATABASE_URL": database} if database else {}),
         **overrides,
     }
     return create_app(config)
+
+
+#: Marks a test that checks SQLite itself; it is skipped when the suite runs on PostgreSQL.
+sqlite_only = pytest.mark.skipif(
+    databases.on_postgres(), reason="checks SQLite itself; the suite runs on PostgreSQL"
+)
+
+
+@pytest.fixture(autouse=True)
+def _test_databases() -> Iterator[None]:
+    """On PostgreSQL, drop the databases this test made once it is over (nothing on SQLite)."""
+    yield
+    databases.drop_test_databases()
+
+
+def pytest_report_header() -> str:
+    return f"database: {databases.backend()}"
 
 
 @pytest.fixture

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import requests
 
+from tests import databases
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
@@ -31,12 +33,15 @@ def free_port() -> int:
 def arena_env(
     instance: Path, ollama_url: str, extra: Mapping[str, str] | None = None
 ) -> dict[str, str]:
+    """The environment of an arena process on ``instance``: no ARENA_* of this shell, but
+    the test session's database for that folder (PostgreSQL when the suite runs on it)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ARENA_")}
     env.update(
         {
             "ARENA_INSTANCE_PATH": str(instance),
             "ARENA_OLLAMA_URL": ollama_url,
             "PYTHONUNBUFFERED": "1",
+            **databases.subprocess_environ(instance),
             **(extra or {}),
         }
     )

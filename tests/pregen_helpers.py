@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from arena.extensions import db
 from arena.models import Response
+from tests import databases
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -57,6 +58,7 @@ def subprocess_env(instance: Path, ollama_url: str, **settings: object) -> dict[
         ARENA_OLLAMA_BACKOFF="0.01",
         ARENA_GEN_RETRY_BACKOFF="0.01",
         PYTHONUNBUFFERED="1",
+        **databases.subprocess_environ(instance),
     )
     env.update({f"ARENA_{key}": str(value) for key, value in settings.items()})
     return env

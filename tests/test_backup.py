@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from arena import backup as backups
 from arena.extensions import db
 from arena.models import Model, Vote
+from tests.conftest import sqlite_only
 
 
 def _vote_count(app: Flask) -> int:
@@ -37,6 +38,7 @@ def _add_votes(app: Flask, n: int) -> None:
             db.session.commit()
 
 
+@sqlite_only
 def test_backup_while_another_process_writes(
     app: Flask, runner: FlaskCliRunner, tmp_path: Path
 ) -> None:
@@ -69,6 +71,7 @@ def test_backup_while_another_process_writes(
     assert not list(tmp_path.glob(".*partial"))
 
 
+@sqlite_only
 def test_restore_brings_back_the_backup_and_keeps_a_safety_copy(
     app: Flask, runner: FlaskCliRunner, tmp_path: Path
 ) -> None:
@@ -122,6 +125,7 @@ def test_rotation_keeps_the_newest(tmp_path: Path) -> None:
     ]
 
 
+@sqlite_only
 def test_nightly_backup_rotates(app: Flask, tmp_path: Path) -> None:
     _add_votes(app, 1)
     url = app.config["SQLALCHEMY_DATABASE_URI"]

@@ -13,7 +13,8 @@ from sqlalchemy import inspect, text
 from arena import create_app
 from arena.database import MIGRATIONS_DIR
 from arena.extensions import db
-from tests.conftest import make_app
+from tests import databases
+from tests.conftest import make_app, sqlite_only
 
 
 def test_precedence_defaults_file_environment_tests(
@@ -83,6 +84,7 @@ def test_instance_path_and_database_url_from_environment(
     assert app.config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path / 'votes.db'}"
 
 
+@sqlite_only
 def test_default_database_is_sqlite_in_the_instance_folder(app: Flask) -> None:
     assert app.config["SQLALCHEMY_DATABASE_URI"] == "sqlite:///" + str(
         Path(app.instance_path) / "arena.db"
@@ -90,6 +92,7 @@ def test_default_database_is_sqlite_in_the_instance_folder(app: Flask) -> None:
     assert (Path(app.instance_path) / "arena.db").is_file()
 
 
+@sqlite_only
 def test_sqlite_runs_in_wal_mode_with_foreign_keys_and_busy_timeout(app: Flask) -> None:
     with app.app_context():
         assert db.session.execute(text("PRAGMA journal_mode")).scalar() == "wal"
@@ -98,7 +101,11 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys_and_busy_timeout(app: Flask) 
 
 
 def test_fresh_instance_is_migrated_and_db_upgrade_is_available(tmp_path: Path) -> None:
-    app = create_app({"INSTANCE_PATH": str(tmp_path), "AUTO_MIGRATE": False})
+    empty = databases.database_url(tmp_path, empty=True)  # None: SQLite in the instance
+    app = create_app(
+        {"INSTANCE_PATH": str(tmp_path), "AUTO_MIGRATE": False}
+        | ({"DATABASE_URL": empty} if empty else {})
+    )
     with app.app_context():
         assert "vote" not in inspect(db.engine).get_table_names()
     result = app.test_cli_runner().invoke(args=["db", "upgrade"])
@@ -109,3 +116,9 @@ def test_fresh_instance_is_migrated_and_db_upgrade_is_available(tmp_path: Path) 
     heads = ScriptDirectory(str(MIGRATIONS_DIR)).get_heads()
     with app.app_context():
         assert db.session.execute(text("SELECT version_num FROM alembic_version")).scalar() in heads
+
+
+def test_the_models_and_the_migrations_agree(app: Flask) -> None:
+    """Autogenerate finds nothing to do: no drift on this database (SQLite or PostgreSQL)."""
+    result = app.test_cli_runner().invoke(args=["db", "check"])
+    assert result.exit_code == 0, result.output

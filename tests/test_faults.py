@@ -10,6 +10,7 @@ from sqlalchemy import event, func, select
 
 from arena.extensions import db
 from arena.models import Vote
+from tests.conftest import sqlite_only
 from tests.fake_ollama import FakeOllama
 from tests.test_battle import battle_id_of, neutral_pool
 
@@ -28,6 +29,7 @@ def _fill_the_disk(app: Flask) -> None:
         engine.dispose()
 
 
+@sqlite_only
 def test_a_full_disk_gives_a_clear_503_and_keeps_stored_votes(
     app: Flask, client: FlaskClient, runner: FlaskCliRunner, fake_ollama: FakeOllama
 ) -> None:
