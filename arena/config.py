@@ -69,6 +69,9 @@ DEFAULTS: dict[str, Any] = {
     "RATELIMIT_VOTES": "30 per minute; 600 per hour",
     "RATELIMIT_PROMPTS": "5 per hour",
     "RATELIMIT_EXPORTS": "60 per minute",
+    "RATELIMIT_ADMIN_LOGIN": "10 per hour",
+    # The operator's token for /admin (a long random string). None: the admin pages are off.
+    "ADMIN_TOKEN": None,
     # Where `flask --app arena backup` and the nightly backup write (None: <instance>/backups).
     "BACKUP_DIR": None,
     # How many nightly backups to keep.

@@ -22,6 +22,7 @@ LIMITS = {
     "ask.submit": "RATELIMIT_PROMPTS",
     "api.*": "RATELIMIT_EXPORTS",
     "leaderboard.*": "RATELIMIT_EXPORTS",
+    "admin.login": "RATELIMIT_ADMIN_LOGIN",
 }
 
 

@@ -7,6 +7,7 @@ from werkzeug.exceptions import HTTPException
 
 
 def init_app(app: Flask) -> None:
+    from arena.views.admin import bp as admin_bp
     from arena.views.api import bp as api_bp
     from arena.views.ask import bp as ask_bp
     from arena.views.battle import bp as battle_bp
@@ -18,6 +19,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(ask_bp)
     app.register_blueprint(status_bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(admin_bp)
     app.register_error_handler(HTTPException, _http_error)
 
 

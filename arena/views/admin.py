@@ -1,0 +1,134 @@
+"""Operator pages: models, prompts, flagged votes, the pool, and starting a run.
+
+Disabled (404) unless ADMIN_TOKEN is set; there is no default credential. The token is given
+once on a login form (then remembered in the signed session) or as a Bearer header.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from werkzeug.wrappers import Response as WerkzeugResponse
+
+from arena import admin, catalogue, prompts
+from arena.extensions import probe_backend
+from arena.pregen import LimitError
+from arena.pregen.clock import parse_duration
+from arena.pregen.status import status_report
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+@bp.before_request
+def _enabled() -> None:
+    if admin.admin_token(current_app.config) is None:
+        abort(404, description="The admin pages are disabled: set ARENA_ADMIN_TOKEN to use them.")
+
+
+def _signed_in() -> bool:
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer ") and admin.token_matches(current_app.config, header[7:]):
+        return True
+    return session.get("admin") is True
+
+
+def operator_only(view: Callable[..., Any]) -> Callable[..., Any]:
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if not _signed_in():
+            return redirect(url_for("admin.login", next=request.path))
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> str | tuple[str, int] | WerkzeugResponse:
+    if request.method == "POST":
+        if admin.token_matches(current_app.config, request.form.get("token")):
+            session["admin"] = True
+            return redirect(url_for("admin.index"), code=303)
+        return render_template("admin_login.html", error="That token is not right."), 403
+    return render_template("admin_login.html", error=None)
+
+
+@bp.post("/logout")
+def logout() -> WerkzeugResponse:
+    session.pop("admin", None)
+    return redirect(url_for("battle.index"), code=303)
+
+
+@bp.get("")
+@operator_only
+def index() -> str:
+    return render_template(
+        "admin.html",
+        models=catalogue.list_models(),
+        categories=sorted(prompts.counts_by_category().items()),
+        flagged=admin.flagged_votes(),
+        votes=admin.vote_totals(),
+        report=status_report(current_app.config, probe_backend()),
+        pending=admin.pending_run_request(current_app.instance_path),
+    )
+
+
+@bp.post("/models/<int:model_id>")
+@operator_only
+def set_model(model_id: int) -> WerkzeugResponse:
+    enabled = request.form.get("enabled") == "1"
+    tags = {m.id: m.tag for m in catalogue.list_models()}
+    if model_id not in tags:
+        abort(404, description="No such model.")
+    try:
+        catalogue.set_enabled(tags[model_id], enabled)
+    except catalogue.CatalogueError as error:
+        flash(str(error), "error")
+    else:
+        flash(f"{'Enabled' if enabled else 'Disabled'} {tags[model_id]}.", "ok")
+    return redirect(url_for("admin.index"), code=303)
+
+
+@bp.post("/prompts")
+@operator_only
+def add_prompt() -> WerkzeugResponse:
+    text, category = request.form.get("text", ""), request.form.get("category") or None
+    report = prompts.add_prompts(
+        [(1, text, category)],
+        source="import",
+        max_chars=int(current_app.config["PROMPT_MAX_CHARS"]),
+    )
+    if report.invalid:
+        flash(f"Not added: {report.invalid[0][1]}.", "error")
+    elif report.duplicates:
+        flash("Not added: that prompt is already in the bank.", "error")
+    else:
+        flash("Prompt added to the bank.", "ok")
+    return redirect(url_for("admin.index"), code=303)
+
+
+@bp.post("/run")
+@operator_only
+def start_run() -> WerkzeugResponse:
+    budget = request.form.get("budget", "").strip() or None
+    if budget:
+        try:
+            parse_duration(budget)
+        except LimitError as error:
+            flash(f"Not started: {error}", "error")
+            return redirect(url_for("admin.index"), code=303)
+    admin.request_run(current_app.instance_path, budget)
+    flash("Run requested: the worker starts it within a minute.", "ok")
+    return redirect(url_for("admin.index"), code=303)
