@@ -88,7 +88,8 @@ def _epoch_seconds(conn: Connection, column: Any) -> Any:
     """SQL expression: ``column`` (a UTC datetime) as unix seconds, computed by the database."""
     if conn.dialect.name == "sqlite":
         return (func.julianday(column) - 2440587.5) * 86400.0
-    return func.extract("epoch", column)
+    # EXTRACT gives numeric on PostgreSQL (a Decimal per row in Python): ask for a float.
+    return cast(func.extract("epoch", column), Float)
 
 
 def load_vote_log(

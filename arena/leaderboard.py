@@ -3,9 +3,10 @@
 A web request reads the data signature (:func:`data_version`, a few index-only counts: about
 10 ms at a million votes) and the cached row of its filter set in the ``leaderboard_cache``
 table. It computes (``arena.board``, the bootstrap included) only when that row is missing or
-was computed from other data; then a file lock in the instance folder lets one process compute
-while the others wait and read its result. The table is shared by every gunicorn worker and by
-the background worker, whose job calls :func:`refresh_cache` so page views rarely compute.
+was computed from other data; then a lock (``arena.database.database_lock``: every machine
+on PostgreSQL) lets one process compute while the others wait and read its result. The table
+is shared by every gunicorn worker and by the background worker, whose job calls
+:func:`refresh_cache` so page views rarely compute.
 
 Everything here opens its own connections, so it never commits or rolls back the caller's
 session.
@@ -27,7 +28,7 @@ from sqlalchemy import Connection, delete, func, insert, select, true
 from sqlalchemy.exc import OperationalError
 
 from arena.board import PAYLOAD_FORMAT, Board, compute_board, sorted_rows
-from arena.database import instance_lock
+from arena.database import database_lock
 from arena.extensions import db
 from arena.filters import FilterError, Filters, parse_filters
 from arena.models import LeaderboardCache, Model, Response, Vote
@@ -104,8 +105,9 @@ def _read(conn: Connection, key: str, filters: Filters) -> tuple[Board | None, d
 
 @contextmanager
 def _compute_lock() -> Iterator[None]:
-    """One computation at a time on this machine: the others wait, then find it cached."""
-    with instance_lock(current_app, "leaderboard"):
+    """One computation at a time (on every machine sharing a PostgreSQL database): the
+    others wait, then find it cached."""
+    with database_lock(current_app, "leaderboard"):
         yield
 
 

@@ -6,6 +6,7 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     from arena.cli.backup import backup_command, restore_command
     from arena.cli.catalogue import models_group
+    from arena.cli.dbcopy import init_app as init_dbcopy
     from arena.cli.export import export_group
     from arena.cli.leaderboard import leaderboard_group
     from arena.cli.pregen import pregenerate_command
@@ -20,3 +21,4 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(restore_command)
     app.cli.add_command(export_group)
     app.cli.add_command(leaderboard_group)
+    init_dbcopy()  # `flask db copy`, beside Flask-Migrate's own `db` commands

@@ -4,6 +4,9 @@ from logging.config import fileConfig
 from flask import current_app
 
 from alembic import context
+from sqlalchemy import text
+
+from arena.database import advisory_key
 
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
@@ -90,9 +93,7 @@ def run_migrations_online():
     if conf_args.get("process_revision_directives") is None:
         conf_args["process_revision_directives"] = process_revision_directives
 
-    connectable = get_engine()
-
-    with connectable.connect() as connection:
+    def run(connection):
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),
@@ -100,7 +101,22 @@ def run_migrations_online():
         )
 
         with context.begin_transaction():
+            if connection.dialect.name == "postgresql":
+                # Several machines may start (and migrate) at once: one migrates, the others
+                # wait here, then find the schema current. Released when the transaction ends.
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"),
+                    {"key": advisory_key("migrate")},
+                )
             context.run_migrations()
+
+    # `arena.dbcopy` migrates another database than the app's, through its own connection.
+    given = config.attributes.get("connection")
+    if given is not None:
+        run(given)
+        return
+    with get_engine().connect() as connection:
+        run(connection)
 
 
 if context.is_offline_mode():
