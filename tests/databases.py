@@ -15,8 +15,11 @@ No pytest here: ``tests/live_server.py`` (used by benchmarks too) imports this m
 from __future__ import annotations
 
 import atexit
+import hashlib
 import os
+import re
 import secrets
+import socket
 import tempfile
 from pathlib import Path
 
@@ -29,7 +32,10 @@ _url: str | None = os.environ.get(ENV_VAR) or None
 _engine: Engine | None = None
 _template: str | None = None
 _by_instance: dict[str, str] = {}
-_prefix = f"arena_t{os.getpid()}_{secrets.token_hex(2)}"
+# arena_t_<host>_<pid>_<random>: a session's databases, told apart from other sessions' (a
+# killed session's leftovers are dropped by the next session on the same host).
+_host = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:6]
+_prefix = f"arena_t_{_host}_{os.getpid()}_{secrets.token_hex(2)}"
 
 
 def backend() -> str:
@@ -92,12 +98,16 @@ def _render(url: URL) -> str:
     return url.render_as_string(hide_password=False)
 
 
-def _admin_execute(sql: str) -> None:
-    """Run one statement (CREATE/DROP DATABASE) outside a transaction, on the base database."""
+def _admin() -> Engine:
+    """An engine on the base database, outside transactions (CREATE/DROP DATABASE)."""
     global _engine
     if _engine is None:
         _engine = create_engine(_url or "", isolation_level="AUTOCOMMIT", pool_size=1)
-    with _engine.connect() as conn:
+    return _engine
+
+
+def _admin_execute(sql: str) -> None:
+    with _admin().connect() as conn:
         conn.execute(text(sql))
 
 
@@ -111,6 +121,7 @@ def _migrated_template() -> str:
         from arena.database import MIGRATIONS_DIR
         from arena.extensions import db
 
+        _drop_leftovers()
         name = f"{_prefix}_template"
         _admin_execute(f'CREATE DATABASE "{name}" TEMPLATE template0')
         app = create_app(
@@ -128,3 +139,24 @@ def _migrated_template() -> str:
         _template = name
         atexit.register(drop_template)
     return _template
+
+
+def _drop_leftovers() -> None:
+    """Drop the databases of earlier sessions on this host whose process is gone."""
+    pattern = re.compile(rf"arena_t_{_host}_(\d+)_[0-9a-f]+_\w+")
+    with _admin().connect() as conn:
+        names = conn.scalars(text("SELECT datname FROM pg_database")).all()
+    for name in names:
+        match = pattern.fullmatch(name)
+        if match and not _alive(int(match.group(1))):
+            _admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
