@@ -11,7 +11,7 @@ from sqlalchemy import select
 from arena.extensions import db
 from arena.models import Battle, Model, Vote
 from tests.fake_ollama import FakeOllama
-from tests.html_checks import executable_parts
+from tests.html_checks import executable_parts, start_tags
 
 NEUTRAL_ANSWER = "Here is a **careful** answer.\n\n- point one\n- point two"
 
@@ -204,5 +204,7 @@ def test_hostile_answers_and_prompts_render_inert(
     battle_id_of(html)
     # Shown as text, in the prompt and both answers.
     assert html.count("alert(1)") == 3 * sum("alert(1)" in p for p in XSS_PAYLOADS)
-    assert executable_parts(html, allowed_tags={"form", "input"}) == []
+    assert executable_parts(html, allowed_tags={"form", "input", "script"}) == []
+    scripts = [dict(attrs) for tag, attrs in start_tags(html) if tag == "script"]
+    assert scripts == [{"src": "/static/battle.js", "defer": None}]  # the page's own, no other
     assert html.count("<form") == 1  # only the page's own vote form
