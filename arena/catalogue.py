@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
-from arena.backends import Backend, BackendModel
+from arena.backends import Backend, BackendModel, OllamaClient
 from arena.extensions import db
 from arena.models import Model
 
@@ -30,6 +30,8 @@ class SyncReport:
     updated: list[str] = field(default_factory=list)
     disabled: list[str] = field(default_factory=list)
     too_large: list[tuple[str, float]] = field(default_factory=list)
+    # Tags this backend lists that are registered from another backend: (tag, that backend).
+    elsewhere: list[tuple[str, str]] = field(default_factory=list)
 
 
 def parse_parameter_size(text: str | None) -> float | None:
@@ -96,9 +98,14 @@ def sync_models(backend: Backend, size_cap_b: float | None) -> SyncReport:
     known = {
         m.tag: m for m in db.session.scalars(select(Model).where(Model.backend == backend.name))
     }
+    rows = db.session.execute(select(Model.tag, Model.backend).where(Model.backend != backend.name))
+    others = {tag: name for tag, name in rows}
     for entry in listed:
         size = parse_parameter_size(entry.parameter_size) or size_from_tag(entry.tag)
         model = known.get(entry.tag)
+        if model is None and entry.tag in others:  # a tag names one model, on one backend
+            report.elsewhere.append((entry.tag, others[entry.tag]))
+            continue
         if model is None:
             if size_cap_b is not None and size is not None and size > size_cap_b:
                 report.too_large.append((entry.tag, size))
@@ -120,18 +127,29 @@ def sync_models(backend: Backend, size_cap_b: float | None) -> SyncReport:
 
 
 def add_model(backend: Backend, tag: str, name: str | None = None) -> Model:
-    """Register one model the backend has, whatever its size (the operator asked for it)."""
+    """Register one model the backend has, whatever its size (the operator asked for it).
+
+    A tag registered from another backend moves to this one (the same model, served
+    elsewhere now): its answers and votes stay.
+    """
     entries = {entry.tag: entry for entry in backend.list_models()}
     entry = entries.get(tag) or entries.get(f"{tag}:latest")
     if entry is None:
+        if isinstance(backend, OllamaClient):
+            raise CatalogueError(
+                f"the backend {backend.name!r} has no model {tag!r}: pull it first "
+                f"(`ollama pull {tag}`), and give the tag exactly as `ollama list` shows it"
+            )
+        listed = ", ".join(sorted(entries)[:8]) or "none"
         raise CatalogueError(
-            f"the backend has no model {tag!r}: pull it first (`ollama pull {tag}`), "
-            "and give the tag exactly as `ollama list` shows it"
+            f"the backend {backend.name!r} has no model {tag!r} (it lists: {listed}): "
+            "load it there first, and give the tag exactly as the backend lists it"
         )
     model = db.session.scalar(select(Model).where(Model.tag == entry.tag))
     if model is None:
         model = Model(tag=entry.tag, backend=backend.name, display_name=display_name(entry.tag))
         db.session.add(model)
+    model.backend = backend.name
     if name:
         model.display_name = name
     _apply(model, entry)

@@ -1,7 +1,6 @@
 """Flask extensions, created unbound and attached to the app in ``create_app``."""
 
-from collections.abc import Mapping
-from typing import Any
+import threading
 
 from flask import current_app
 from flask_migrate import Migrate
@@ -11,6 +10,13 @@ from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
 from arena.backends import Backend
+from arena.backends.registry import (
+    BackendSpec,
+    UnknownBackend,
+    make_client,
+    parse_backends,
+    probe_spec,
+)
 
 # Named constraints, so Alembic migrations can alter them on SQLite and PostgreSQL alike.
 NAMING_CONVENTION = {
@@ -29,40 +35,50 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 csrf = CSRFProtect()
+_CLIENTS_LOCK = threading.Lock()
 
 
-def get_backend() -> Backend:
-    """The current app's LLM backend client, created on first use from its configuration."""
-    backend = current_app.extensions.get("arena_backend")
-    if backend is None:
-        backend = _ollama_client(current_app.config)
-        current_app.extensions["arena_backend"] = backend
-    return backend
+def backend_specs() -> list[BackendSpec]:
+    """The current app's configured backends (``BACKENDS``), checked."""
+    return parse_backends(current_app.config)
+
+
+def get_backend(name: str = "ollama") -> Backend:
+    """The client of the backend called ``name`` in ``BACKENDS``, created on first use and
+    cached per app; raises UnknownBackend (a BackendError) for a name not configured.
+
+    Only processes that generate (the worker, the CLI) call this: an embedded backend runs
+    llama.cpp in the calling process, so it must never be created in a web worker.
+    """
+    clients = current_app.extensions.setdefault("arena_backends", {})
+    client = clients.get(name)
+    if client is not None:
+        return client
+    with _CLIENTS_LOCK:
+        client = clients.get(name)
+        if client is None:
+            specs = {spec.name: spec for spec in backend_specs()}
+            spec = specs.get(name)
+            if spec is None:
+                raise UnknownBackend(name, list(specs))
+            client = make_client(spec, current_app.config, instance_path=current_app.instance_path)
+            clients[name] = client
+    return client
+
+
+def probe_backends() -> dict[str, str | None]:
+    """Each configured backend's problem, or None when it answers at once (one try each,
+    short timeouts; an embedded backend is only checked for its package)."""
+    config, instance = current_app.config, current_app.instance_path
+    return {spec.name: probe_spec(spec, config, instance) for spec in backend_specs()}
 
 
 def probe_backend() -> str | None:
-    """None when the backend answers at once, else what is wrong (one try, short timeouts).
-
-    For pages that must answer quickly: the regular client retries with backoff.
-    """
-    from arena.backends import BackendError
-
-    client = _ollama_client(current_app.config, quick=True)
-    try:
-        client.version()
-    except BackendError as error:
-        return str(error)
-    return None
-
-
-def _ollama_client(config: Mapping[str, Any], quick: bool = False) -> Backend:
-    from arena.backends.ollama import OllamaClient
-
-    return OllamaClient(
-        config["OLLAMA_URL"],
-        api_key=config.get("OLLAMA_API_KEY") or None,
-        connect_timeout=1.0 if quick else float(config["OLLAMA_CONNECT_TIMEOUT"]),
-        read_timeout=2.0 if quick else float(config["OLLAMA_READ_TIMEOUT"]),
-        retries=0 if quick else int(config["OLLAMA_RETRIES"]),
-        backoff=float(config["OLLAMA_BACKOFF"]),
-    )
+    """None when every backend answers at once, else what is wrong (for pages that must
+    answer quickly: the regular clients retry with backoff)."""
+    problems = [problem for problem in probe_backends().values() if problem]
+    if not problems:
+        return None
+    if len(backend_specs()) == 1:  # one backend: its message as it is
+        return problems[0].split(": ", 1)[1]
+    return "; ".join(problems)

@@ -20,11 +20,11 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from flask import Flask
 
-from arena.extensions import get_backend
 from arena.pregen import batch as batch_service
 from arena.pregen import visitor
 from arena.pregen.clock import SYSTEM_CLOCK, Clock, Deadline, resolve_until
 from arena.pregen.generate import AnswerMaker, MeteredBackend
+from arena.pregen.hosts import ModelRouter
 from arena.pregen.records import LockBusy, try_instance_lock
 from arena.pregen.runner import RunControl, summary_lines
 from arena.pregen.status import beat
@@ -145,7 +145,7 @@ class Worker:
     def _maker(self) -> AnswerMaker:
         if self._meter is None:
             with self.app.app_context():
-                self._meter = MeteredBackend(get_backend(), self.clock)
+                self._meter = MeteredBackend(ModelRouter(), self.clock)
         return AnswerMaker(self._meter, self.config, clock=self.clock, rng=self.rng)
 
     def serve_visitors(self) -> int:
@@ -199,10 +199,11 @@ class Worker:
                 stop_requested=self.stopping.is_set,
                 between_answers=self.serve_visitors,
             )
-            self._maker()  # the batch and the visitors share one metered backend
+            # Each model answers on its own backend (hosts in parallel); visitors' prompts go
+            # through the router between two batch answers, one host at a time.
             request = batch_service.BatchRequest(budget=budget, trigger="worker")
             try:
-                result = batch_service.run_batch(request, backend=self._meter, control=control)
+                result = batch_service.run_batch(request, control=control)
             except LockBusy as busy:
                 self.say(f"batch skipped: {busy} (the cron script?)")
                 return

@@ -8,29 +8,57 @@ from flask.cli import AppGroup
 
 from arena import catalogue
 from arena.backends import BackendError
-from arena.extensions import get_backend
+from arena.extensions import backend_specs, get_backend
 
 models_group = AppGroup("models", help="Register, list, enable and disable models.")
 
 
+def _backend_names() -> list[str]:
+    return [spec.name for spec in backend_specs()]
+
+
 @models_group.command("sync")
-def sync() -> None:
-    """Register every model the backend lists, up to the size cap (MODEL_SIZE_CAP_B)."""
+@click.option("--backend", "name", help="Only this backend (default: every configured one).")
+def sync(name: str | None) -> None:
+    """Register every model the backends list, up to the size cap (MODEL_SIZE_CAP_B)."""
     cap = current_app.config.get("MODEL_SIZE_CAP_B")
-    try:
-        report = catalogue.sync_models(get_backend(), float(cap) if cap is not None else None)
-    except BackendError as error:
-        raise click.ClickException(str(error)) from None
+    names = [name] if name else _backend_names()
+    failed = []
+    for backend_name in names:
+        prefix = f"[{backend_name}] " if len(names) > 1 else ""
+        try:
+            report = catalogue.sync_models(
+                get_backend(backend_name), float(cap) if cap is not None else None
+            )
+        except BackendError as error:
+            if len(names) == 1:
+                raise click.ClickException(str(error)) from None
+            click.echo(f"{prefix}failed: {error}", err=True)
+            failed.append(backend_name)
+            continue
+        _sync_report(report, cap, prefix)
+    if failed:
+        raise click.ClickException(f"could not sync {', '.join(failed)} (see above)")
+
+
+def _sync_report(report: catalogue.SyncReport, cap: float | None, prefix: str) -> None:
     for tag in report.added:
-        click.echo(f"added     {tag}")
+        click.echo(f"{prefix}added     {tag}")
     for tag in report.updated:
-        click.echo(f"available {tag} (listed again; enable it with `models enable`)")
+        click.echo(f"{prefix}available {tag} (listed again; enable it with `models enable`)")
     for tag in report.disabled:
-        click.echo(f"disabled  {tag} (no longer listed by the backend; its votes are kept)")
+        click.echo(f"{prefix}disabled  {tag} (no longer listed by the backend; its votes are kept)")
     for tag, size in report.too_large:
-        click.echo(f"skipped   {tag} ({size:g}B is over the {cap:g}B cap; `models add` forces it)")
+        click.echo(
+            f"{prefix}skipped   {tag} ({size:g}B is over the {cap:g}B cap; `models add` forces it)"
+        )
+    for tag, other in report.elsewhere:
+        click.echo(
+            f"{prefix}skipped   {tag} (registered from backend {other!r}; "
+            f"`models add {tag} --backend NAME` moves it)"
+        )
     click.echo(
-        f"{len(report.added)} added, {len(report.disabled)} disabled, "
+        f"{prefix}{len(report.added)} added, {len(report.disabled)} disabled, "
         f"{len(report.too_large)} over the size cap"
     )
 
@@ -38,13 +66,23 @@ def sync() -> None:
 @models_group.command("add")
 @click.argument("tag")
 @click.option("--name", help="Display name shown after a vote (default: the tag).")
-def add(tag: str, name: str | None) -> None:
+@click.option(
+    "--backend",
+    "backend_name",
+    default=None,
+    help="The backend that serves TAG (a name in BACKENDS; default: the first one).",
+)
+def add(tag: str, name: str | None, backend_name: str | None) -> None:
     """Register one model by its exact backend TAG, whatever its size."""
     try:
-        model = catalogue.add_model(get_backend(), tag, name)
+        backend = get_backend(backend_name or _backend_names()[0])
+        model = catalogue.add_model(backend, tag, name)
     except (BackendError, catalogue.CatalogueError) as error:
         raise click.ClickException(str(error)) from None
-    click.echo(f"added {model.tag} ({_size(model.params_b)}, {model.quantization or '?'})")
+    click.echo(
+        f"added {model.tag} ({_size(model.params_b)}, {model.quantization or '?'}) "
+        f"on {model.backend}"
+    )
 
 
 @models_group.command("enable")
@@ -83,12 +121,13 @@ def list_() -> None:
             _size(m.params_b),
             m.quantization or "-",
             m.family or "-",
+            m.backend,
             "yes" if m.enabled else "no",
             "yes" if m.available else "no",
         )
         for m in models
     ]
-    header = ("TAG", "NAME", "SIZE", "QUANT", "FAMILY", "ENABLED", "LISTED")
+    header = ("TAG", "NAME", "SIZE", "QUANT", "FAMILY", "BACKEND", "ENABLED", "LISTED")
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         click.echo(

@@ -15,9 +15,9 @@ from datetime import datetime, timedelta
 from flask import current_app
 
 from arena.backends import Backend
-from arena.extensions import get_backend
 from arena.pregen.clock import Deadline, deadline_from
 from arena.pregen.estimate import Estimator, PlanEstimate
+from arena.pregen.hosts import run_hosts
 from arena.pregen.planner import Plan, plan_batch
 from arena.pregen.records import (
     abort_run,
@@ -71,7 +71,9 @@ def run_batch(
     """Plan (and unless it is a dry run, run) one batch; raises LockBusy if another runs.
 
     ``control.deadline`` (e.g. the worker's window) and the request's budget/until combine:
-    the earliest wins. ``on_plan`` sees the plan before the first answer.
+    the earliest wins. ``on_plan`` sees the plan before the first answer. Without a
+    ``backend``, each model is answered by its own (``Model.backend``), several backend
+    hosts in parallel (one thread each, still grouped by model).
     """
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     control = control or RunControl()
@@ -95,16 +97,28 @@ def run_batch(
         run = start_run(request.trigger, plan.per_model(), deadline_at)
         result.run_id = run.id
         try:
-            summary = run_plan(
-                plan,
-                backend or get_backend(),
-                app.config,
-                control=control,
-                progress=progress,
-                rng=rng,
-                run=run,
-                estimator=estimator,
-            )
+            if backend is not None:  # one given backend answers for every model
+                summary = run_plan(
+                    plan,
+                    backend,
+                    app.config,
+                    control=control,
+                    progress=progress,
+                    rng=rng,
+                    run=run,
+                    estimator=estimator,
+                )
+            else:  # each model by its own backend; several hosts run in parallel
+                summary = run_hosts(
+                    app,
+                    plan,
+                    app.config,
+                    control=control,
+                    progress=progress,
+                    rng=rng,
+                    run=run,
+                    estimator=estimator,
+                )
         except BaseException as error:
             reason = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
             abort_run(run, reason, f"{type(error).__name__}: {error}")

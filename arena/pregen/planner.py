@@ -42,6 +42,7 @@ class ModelWork:
     tag: str
     prompt_ids: list[int]
     family: str | None = None
+    backend: str = "ollama"  # the name of the backend that serves it (Model.backend)
 
 
 @dataclass
@@ -211,7 +212,7 @@ def plan_batch(
             and model.id not in state.given_up.get(p, ())
         ]
         if missing:
-            work.append(ModelWork(model.id, model.tag, missing, model.family))
+            work.append(ModelWork(model.id, model.tag, missing, model.family, model.backend))
     return Plan(
         work,
         prompts=slate,

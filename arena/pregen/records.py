@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -104,27 +105,35 @@ def start_run(trigger: str, plan: dict[str, int], deadline: datetime | None) -> 
 class RunProgress:
     """Counts a run's answers and writes them to its row at most every ``every`` seconds
     (a heartbeat for /status and a trace if the process dies; the summary has the exact
-    figures). One UPDATE, no ORM reload: this runs once per answer."""
+    figures). One UPDATE, no ORM reload: this runs once per answer. Runners of several
+    backend hosts may share one (it is thread-safe; each writes with its own session)."""
 
     def __init__(self, run: GenerationRun | None, every: float = 1.0) -> None:
         self.run_id = run.id if run is not None else None
         self.every = every
         self.done = self.stored = 0
         self._written = time.monotonic()
+        self._lock = threading.Lock()
 
     def answered(self, stored: bool) -> None:
-        self.done += 1
-        self.stored += int(stored)
-        if self.run_id is not None and time.monotonic() - self._written >= self.every:
+        with self._lock:
+            self.done += 1
+            self.stored += int(stored)
+            due = self.run_id is not None and time.monotonic() - self._written >= self.every
+            if due:
+                self._written = time.monotonic()
+        if due:
             self.write()
 
     def write(self) -> None:
         if self.run_id is None:
             return
+        with self._lock:
+            done, stored = self.done, self.stored
         db.session.execute(
             update(GenerationRun)
             .where(GenerationRun.id == self.run_id)
-            .values(done=self.done, stored=self.stored, updated_at=utcnow())
+            .values(done=done, stored=stored, updated_at=utcnow())
         )
         db.session.commit()
         self._written = time.monotonic()

@@ -80,6 +80,8 @@ class RunSummary:
     backend_seconds: float = 0.0
     stop_kind: str | None = None  # budget, until, signal; None when the plan was completed
     stop_message: str | None = None
+    # Several backend hosts run in parallel: each one's figures, by backend name.
+    hosts: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def total_stored(self) -> int:
@@ -87,8 +89,10 @@ class RunSummary:
 
     @property
     def backend_share(self) -> float:
-        """Share of the wall time spent waiting on the backend."""
-        return self.backend_seconds / self.wall_seconds if self.wall_seconds > 0 else 0.0
+        """Share of the wall time spent waiting on the backend (with several hosts in
+        parallel: of the hosts' summed wall times)."""
+        wall = sum(h["wall_seconds"] for h in self.hosts.values()) or self.wall_seconds
+        return self.backend_seconds / wall if wall > 0 else 0.0
 
     def tokens_per_second(self, tag: str) -> float | None:
         seconds = self.eval_seconds.get(tag, 0.0)
@@ -96,7 +100,8 @@ class RunSummary:
 
     def to_json(self) -> dict[str, Any]:
         models = sorted(set(self.planned) | set(self.stored) | set(self.excluded))
-        return {
+        hosts = {"hosts": self.hosts} if self.hosts else {}
+        return hosts | {
             "models": {
                 tag: {
                     "planned": self.planned.get(tag, 0),
@@ -140,6 +145,12 @@ def summary_lines(data: dict[str, Any]) -> list[str]:
         f"model loads: {data['model_loads']}; waiting on the backend: "
         f"{100 * data['backend_share']:.1f}% of the time"
     )
+    for name, host in (data.get("hosts") or {}).items():
+        lines.append(
+            f"  backend {name}: {host['stored']} answers in {format_seconds(host['wall_seconds'])}"
+            f", {host['model_loads']} model loads, waiting on it "
+            f"{100 * host['backend_share']:.1f}% of the time"
+        )
     if data.get("stop"):
         lines.append(f"stopped between answers: {data['stop_message']}; the next run resumes")
     return lines
@@ -155,9 +166,15 @@ def run_plan(
     rng: random.Random | None = None,
     run: GenerationRun | None = None,
     estimator: Estimator | None = None,
+    record: RunProgress | None = None,
 ) -> RunSummary:
-    """Generate the planned answers model by model, loading each model once."""
+    """Generate the planned answers model by model, loading each model once.
+
+    ``record`` counts answers into the run's row (default: a new one for ``run``).
+    """
     runner = _Runner(plan, backend, config, control or RunControl(), progress, rng, run)
+    if record is not None:
+        runner.record = record
     return runner.execute(estimator or Estimator({}))
 
 
