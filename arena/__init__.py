@@ -46,12 +46,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.setdefault("SESSION_REFRESH_EACH_REQUEST", False)
     app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
 
-    from arena import database, errors, ratelimit, rendering, security
+    from arena import assets, database, errors, ratelimit, rendering, security
     from arena.cli import init_app as init_cli
     from arena.views import init_app as init_views
 
     database.init_app(app)
     rendering.init_app(app)
+    assets.init_app(app)  # /static/... URLs carry a hash of the file: cacheable for long
     security.init_app(app)
     errors.init_app(app)
     init_views(app)

@@ -1,0 +1,47 @@
+"""Static files under versioned URLs: ``/static/style.css?v=<hash of its content>``.
+
+Every ``url_for('static', filename=...)`` gets a short hash of the file's content, so a reverse
+proxy and browsers may keep static files for a year (``deploy/nginx-arena.conf``) and an upgrade
+still reaches every visitor at once: a changed file has a new URL. The hash is computed once
+per file and process (on every call in debug mode, where files change under a running server).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+VERSION_PARAM = "v"
+
+
+def file_version(folder: Path, filename: str) -> str | None:
+    """The first 10 hex digits of the SHA-256 of ``folder/filename``; None if no such file."""
+    try:
+        path = (folder / filename).resolve()
+        if not path.is_relative_to(folder) or not path.is_file():
+            return None
+        return hashlib.sha256(path.read_bytes()).hexdigest()[:10]
+    except (OSError, ValueError):
+        return None
+
+
+def init_app(app: Flask) -> None:
+    if not app.static_folder:
+        return
+    folder = Path(app.static_folder).resolve()
+    cached = lru_cache(maxsize=512)(lambda filename: file_version(folder, filename))
+
+    @app.url_defaults
+    def _static_version(endpoint: str, values: dict[str, Any]) -> None:
+        if endpoint != "static" or VERSION_PARAM in values:
+            return
+        filename = values.get("filename")
+        if not isinstance(filename, str):
+            return
+        version = file_version(folder, filename) if app.debug else cached(filename)
+        if version:
+            values[VERSION_PARAM] = version
