@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -280,3 +281,23 @@ def test_the_dark_theme_follows_the_system(new_visitor: NewVisitor) -> None:
     keyword = voter.page.locator(".answer .highlight .k").first
     assert keyword.evaluate("e => getComputedStyle(e).color") != "rgb(0, 128, 0)"  # dark colours
     voter.shot("battle-dark", full_page=False)
+
+
+#: Visible texts below WCAG 2.1 AA contrast with the background they sit on.
+LOW_CONTRAST_JS = (Path(__file__).parent / "contrast.js").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_text_contrast_is_aa(new_visitor: NewVisitor, scheme: str) -> None:
+    voter = new_visitor(color_scheme=scheme)
+    page = voter.page
+    problems: dict[str, list[str]] = {}
+    current = open_battle(voter)
+    problems["battle"] = page.evaluate(LOW_CONTRAST_JS)
+    page.keyboard.press("a")
+    page.wait_for_url(f"**/battle/{current}")
+    problems["reveal"] = page.evaluate(LOW_CONTRAST_JS)
+    for path in ("/leaderboard", "/ask", "/status"):
+        voter.go(path)
+        problems[path] = page.evaluate(LOW_CONTRAST_JS)
+    assert {page_: found for page_, found in problems.items() if found} == {}
