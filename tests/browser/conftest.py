@@ -95,9 +95,13 @@ class Site:
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     with FakeOllama() as fake:
         fake.set_answer(None, _answer)
+        instance = tmp_path_factory.mktemp("browser") / "instance"
         app = make_app(
-            tmp_path_factory.mktemp("browser") / "instance",
+            instance,
             fake.url,
+            # SQLite even when the suite runs on PostgreSQL: that one's databases are dropped
+            # after each test, and this server lives for the whole session.
+            DATABASE_URL=f"sqlite:///{instance / 'arena.db'}",
             WTF_CSRF_ENABLED=True,  # the real forms, tokens included
             RATELIMIT_ENABLED=False,
             VISITOR_REFRESH_SECONDS=1,
