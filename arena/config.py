@@ -74,8 +74,14 @@ DEFAULTS: dict[str, Any] = {
     "ADMIN_TOKEN": None,
     # Where `flask --app arena backup` and the nightly backup write (None: <instance>/backups).
     "BACKUP_DIR": None,
-    # How many nightly backups to keep.
+    # How many nightly backups the worker keeps (0: the worker takes none).
     "BACKUP_KEEP": 7,
+    # When the worker takes the nightly backup (cron syntax, local time).
+    "BACKUP_CRON": "30 6 * * *",
+    # How often the worker recomputes leaderboards whose votes changed, in seconds (0: never).
+    "LEADERBOARD_REFRESH_SECONDS": 300,
+    # How often the worker looks for a run requested on /admin, in seconds.
+    "RUN_REQUEST_POLL_SECONDS": 30,
     # How long a web worker reuses vote counts for matchmaking, in seconds.
     "MATCHMAKING_CACHE_SECONDS": 10,
     # Pre-generation keeps every pair of enabled models supplied with this many battles that

@@ -117,6 +117,7 @@ class Worker:
         scheduler.add_job(
             self._window_job, trigger, id="window", coalesce=True, misfire_grace_time=3600
         )
+        self._add_housekeeping(scheduler)
         scheduler.start()
         window = open_window(trigger, until, self.clock.now())
         self.say(
@@ -136,7 +137,67 @@ class Worker:
                 beat("stopped")
             self.say("worker stopped cleanly")
 
+    def _add_housekeeping(self, scheduler: BackgroundScheduler) -> None:
+        """Leaderboard refresh, operators' run requests (from /admin), the nightly backup."""
+        refresh = float(self.config["LEADERBOARD_REFRESH_SECONDS"])
+        if refresh > 0:
+            scheduler.add_job(
+                self._refresh_job, IntervalTrigger(seconds=refresh), id="leaderboard", coalesce=True
+            )
+        scheduler.add_job(
+            self._requests_job,
+            IntervalTrigger(seconds=float(self.config["RUN_REQUEST_POLL_SECONDS"])),
+            id="run-requests",
+            coalesce=True,
+        )
+        if int(self.config.get("BACKUP_KEEP") or 0) > 0 and self.config.get("BACKUP_CRON"):
+            backup_trigger = CronTrigger.from_crontab(
+                str(self.config["BACKUP_CRON"]), timezone=scheduler.timezone
+            )
+            scheduler.add_job(
+                self._backup_job,
+                backup_trigger,
+                id="backup",
+                coalesce=True,
+                misfire_grace_time=3600,
+            )
+
     # -- jobs -------------------------------------------------------------------------------
+
+    def _refresh_job(self) -> None:
+        """Recompute the cached leaderboards whose votes changed, so page views never do."""
+        from arena import leaderboard
+
+        with self.app.app_context():
+            try:
+                refreshed = leaderboard.refresh_cache()
+            except Exception as error:  # the database: log it, keep the worker up
+                self.say(f"leaderboard refresh failed: {type(error).__name__}: {error}")
+                return
+        if refreshed:
+            self.say(f"refreshed {refreshed} leaderboards")
+
+    def _requests_job(self) -> None:
+        """Start a run an operator asked for on /admin."""
+        from arena.admin import take_run_request
+
+        request = take_run_request(self.app.instance_path)
+        if request is not None and not self.stopping.is_set():
+            self.say(f"run requested from /admin at {request.get('requested_at')}")
+            self._batch_job(None, request.get("budget"))
+
+    def _backup_job(self) -> None:
+        from arena import backup
+        from arena.cli.backup import backup_dir
+
+        with self.app.app_context():
+            url, directory = self.config["SQLALCHEMY_DATABASE_URI"], backup_dir()
+            try:
+                report = backup.nightly(url, directory, int(self.config["BACKUP_KEEP"]))
+            except backup.BackupError as error:
+                self.say(f"nightly backup skipped: {error}")
+                return
+        self.say(f"nightly backup: {report.votes} votes to {report.path}")
 
     def _heartbeat(self) -> None:
         with self.app.app_context():
