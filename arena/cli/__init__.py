@@ -7,6 +7,7 @@ def init_app(app: Flask) -> None:
     from arena.cli.backup import backup_command, restore_command
     from arena.cli.catalogue import models_group
     from arena.cli.dbcopy import init_app as init_dbcopy
+    from arena.cli.demo import demo_command
     from arena.cli.doctor import doctor_command
     from arena.cli.export import export_group
     from arena.cli.leaderboard import leaderboard_group
@@ -23,4 +24,5 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(export_group)
     app.cli.add_command(leaderboard_group)
     app.cli.add_command(doctor_command)
+    app.cli.add_command(demo_command)
     init_dbcopy()  # `flask db copy`, beside Flask-Migrate's own `db` commands
