@@ -10,7 +10,9 @@ this process's BACKENDS only (an operator adds it to BACKENDS to use it with the
 from __future__ import annotations
 
 import importlib.util
+import signal
 import threading
+from types import FrameType
 from typing import Any
 
 import click
@@ -127,11 +129,17 @@ def serve(app: Flask, port: int) -> None:
         except WorkerAlreadyRunning as error:
             click.echo(f"worker: {error}")
 
+    def interrupt(_signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt  # SIGTERM stops the server like Ctrl-C
+
+    signal.signal(signal.SIGTERM, interrupt)
     thread = threading.Thread(target=work, name="demo-worker", daemon=True)
     thread.start()
     click.echo(f"the arena is at http://127.0.0.1:{port}/  (Ctrl-C stops it)")
     try:
         run_simple("127.0.0.1", port, app, threaded=True, use_reloader=False)
+    except KeyboardInterrupt:
+        pass
     finally:
         worker.stop()
         thread.join(timeout=30)
