@@ -4,6 +4,9 @@ Every ``url_for('static', filename=...)`` gets a short hash of the file's conten
 proxy and browsers may keep static files for a year (``deploy/nginx-arena.conf``) and an upgrade
 still reaches every visitor at once: a changed file has a new URL. The hash is computed once
 per file and process (on every call in debug mode, where files change under a running server).
+
+Templates may write ``static_url('style.css')`` instead: the same URL, built once per process
+and path prefix rather than on every page (the battle page is on the hot path).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from flask import Flask
+from flask import Flask, request, url_for
 
 VERSION_PARAM = "v"
 
@@ -45,3 +48,15 @@ def init_app(app: Flask) -> None:
         version = file_version(folder, filename) if app.debug else cached(filename)
         if version:
             values[VERSION_PARAM] = version
+
+    @lru_cache(maxsize=512)
+    def _cached_url(script_root: str, filename: str) -> str:
+        return url_for("static", filename=filename)
+
+    def static_url(filename: str) -> str:
+        """``url_for('static', filename=filename)``, cached (not in debug mode)."""
+        if app.debug:
+            return url_for("static", filename=filename)
+        return _cached_url(request.script_root, filename)
+
+    app.jinja_env.globals["static_url"] = static_url

@@ -34,3 +34,12 @@ def test_a_changed_file_gets_a_new_version(tmp_path: Path) -> None:
     assert first and file_version(tmp_path, "site.css") not in (None, first)
     assert file_version(tmp_path, "../etc/passwd") is None
     assert file_version(tmp_path, "missing.js") is None
+
+
+def test_static_url_is_url_for_built_once(app: Flask) -> None:
+    static_url = app.jinja_env.globals["static_url"]
+    with app.test_request_context("/"):
+        assert static_url("battle.js") == url_for("static", filename="battle.js")
+    with app.test_request_context("/", environ_overrides={"SCRIPT_NAME": "/arena"}):
+        assert static_url("battle.js") == url_for("static", filename="battle.js")
+        assert static_url("battle.js").startswith("/arena/static/battle.js?v=")
