@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from arena.extensions import db
 from arena.matchmaking import choose_matchup, note_vote
-from arena.models import OUTCOMES, Battle, Model, Prompt, Response, Vote, utcnow
+from arena.models import OUTCOMES, Battle, Model, Prompt, Response, Vote, is_token_id, utcnow
 from arena.rendering import RENDER_VERSION, render_markdown
 
 
@@ -197,7 +197,7 @@ def ensure_rendered(battle: Battle) -> None:
 
 
 def get_battle(battle_id: str, voter: str) -> Battle:
-    battle = db.session.get(Battle, battle_id) if isinstance(battle_id, str) else None
+    battle = db.session.get(Battle, battle_id) if is_token_id(battle_id) else None
     if battle is None:
         raise BattleNotFound("this battle does not exist")
     if battle.voter != voter:

@@ -8,6 +8,7 @@ are an append-only log from which every rating is recomputed.
 from __future__ import annotations
 
 import hashlib
+import re
 import sqlite3
 import unicodedata
 from datetime import UTC, datetime
@@ -58,6 +59,18 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+_TOKEN_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
+
+
+def is_token_id(value: object) -> bool:
+    """Whether ``value`` can be a battle or visitor-request id (``secrets.token_urlsafe(16)``).
+
+    Checked before a lookup, so a malformed id from a URL or a form is a plain "not found",
+    never a database error (PostgreSQL refuses a string with a NUL byte outright).
+    """
+    return isinstance(value, str) and _TOKEN_ID.fullmatch(value) is not None
 
 
 def prompt_hash(text: str) -> str:

@@ -182,11 +182,13 @@ def store_answer(
 
     A single INSERT and commit (no ORM unit of work): this runs once per answer."""
     usable = status == "ok"
+    # A NUL byte means nothing in an answer, and PostgreSQL refuses one in text: drop it.
+    text = result.text.replace("\x00", "")
     values = {
         "prompt_id": prompt_id,
         "model_id": model_id,
-        "text": result.text,
-        "html": str(render_markdown(result.text)) if usable else None,
+        "text": text,
+        "html": str(render_markdown(text)) if usable else None,
         "html_version": RENDER_VERSION if usable else 0,
         "status": status,
         "status_reason": reason,

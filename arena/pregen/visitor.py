@@ -18,7 +18,7 @@ from sqlalchemy import func, select, update
 
 from arena.extensions import db
 from arena.matchmaking import choose_model_pair
-from arena.models import Model, Prompt, Response, VisitorRequest, prompt_hash, utcnow
+from arena.models import Model, Prompt, Response, VisitorRequest, is_token_id, prompt_hash, utcnow
 from arena.pregen.clock import SYSTEM_CLOCK, Clock
 from arena.pregen.generate import AnswerMaker, ModelRef
 from arena.pregen.records import record_failure
@@ -143,7 +143,7 @@ def _answered_by(prompt_id: int) -> int:
 
 
 def get_request(request_id: str, voter: str) -> VisitorRequest:
-    request = db.session.get(VisitorRequest, request_id) if request_id else None
+    request = db.session.get(VisitorRequest, request_id) if is_token_id(request_id) else None
     if request is None:
         raise RequestNotFound("there is no such prompt in the queue")
     if request.voter != voter:
