@@ -7,13 +7,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
-from sqlalchemy import select
+from sqlalchemy import create_engine, select, text
 
-from arena.database import database_lock
+from arena.database import advisory_key, database_lock
 from arena.extensions import db
 from arena.models import Model, Response, Vote, is_token_id
+from tests import databases
 from tests.fake_ollama import FakeOllama
 
 
@@ -59,3 +61,24 @@ def test_the_database_lock_can_be_taken_again_once_released(app: Flask) -> None:
         for _ in range(2):
             with database_lock(app, "portability-test"):
                 assert db.session.scalar(select(Model.id).limit(1)) is None
+
+
+def test_on_postgresql_the_database_lock_is_seen_by_other_connections(app: Flask) -> None:
+    """Other machines share no instance folder: on PostgreSQL the lock is an advisory lock."""
+    if not databases.on_postgres():
+        pytest.skip("an advisory lock is PostgreSQL's; SQLite's lock file is the whole lock")
+    other = create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
+    try_lock = text("SELECT pg_try_advisory_lock(:key)")
+    key = {"key": advisory_key("portability-test")}
+    try:
+        with (
+            app.app_context(),
+            database_lock(app, "portability-test"),
+            other.connect() as conn,
+        ):
+            assert conn.scalar(try_lock, key) is False
+        with other.connect() as conn:
+            assert conn.scalar(try_lock, key) is True
+            conn.execute(text("SELECT pg_advisory_unlock(:key)"), key)
+    finally:
+        other.dispose()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskCliRunner
 from sqlalchemy import create_engine, func, select
@@ -132,3 +133,14 @@ def test_a_failed_copy_keeps_no_row(tmp_path: Path, fake_ollama: FakeOllama) -> 
         with engine.connect() as conn:
             assert set(dbcopy.row_counts(conn, only_existing=True).values()) == {0}
         engine.dispose()
+
+
+def test_copy_from_postgresql_back_to_sqlite(pool: Flask, tmp_path: Path) -> None:
+    """The way back, read in one REPEATABLE READ snapshot of the PostgreSQL source."""
+    if not databases.on_postgres():
+        pytest.skip("the suite runs on SQLite: SQLite to SQLite is tested above")
+    source = pool.config["SQLALCHEMY_DATABASE_URI"]
+    target = f"sqlite:///{tmp_path / 'back.db'}"
+    result = pool.test_cli_runner().invoke(args=["db", "copy", "--to", target])
+    assert result.exit_code == 0, result.output
+    assert _snapshot(target) == _snapshot(source)
