@@ -49,7 +49,7 @@ port="$(pg_lsclusters -h | awk -v v="$version" -v c="$cluster" '$1 == v && $2 ==
 
 if ! pg_ctlcluster "$version" "$cluster" status >/dev/null 2>&1; then
     log "starting cluster $version/$cluster"
-    # A stale pid file from a killed container must not stop the start.
+    # pg_ctl copes with a stale pid file (a killed container); if it fails, show why.
     pg_ctlcluster "$version" "$cluster" start >&2 || {
         log "start failed; the server log says:"
         tail -n 20 "/var/log/postgresql/postgresql-$version-$cluster.log" >&2 || true
