@@ -16,7 +16,9 @@ from arena import config as arena_config
 from arena.backends import OllamaClient, OpenAICompatClient
 from arena.backends.registry import BackendConfigError, UnknownBackend, parse_backends
 from arena.extensions import db, get_backend, probe_backends
-from arena.models import Battle, GenerationRun, Model, Response
+from arena.models import Battle, GenerationRun, Model, Prompt, Response
+from arena.pregen.generate import AnswerMaker, MeteredBackend, ModelRef
+from arena.pregen.hosts import ModelRouter
 from tests.conftest import make_app
 from tests.fake_ollama import FakeOllama
 from tests.fake_openai import CHAT, FakeOpenAI
@@ -204,3 +206,24 @@ def test_models_of_a_backend_no_longer_configured_fail_clearly(
     finally:
         with ollama_only.app_context():
             db.engine.dispose()
+
+
+def test_visitors_prompts_go_to_each_models_own_backend(
+    two_hosts: Flask, fake_ollama: FakeOllama, openai_fake: FakeOpenAI
+) -> None:
+    assert two_hosts.test_cli_runner().invoke(args=["models", "sync"]).exit_code == 0
+    fake_ollama.reset()
+    openai_fake.reset()
+    with two_hosts.app_context():
+        prompt_id = db.session.scalar(select(Prompt.id).limit(1))
+        assert prompt_id is not None
+        maker = AnswerMaker(MeteredBackend(ModelRouter()), two_hosts.config)  # as the worker
+        for tag in ("smollm2:360m", "llama3.2:1b"):
+            model = db.session.scalar(select(Model).where(Model.tag == tag))
+            assert model is not None
+            outcome = maker.answer(
+                ModelRef(model.id, model.tag, model.family), prompt_id, keep_alive=0
+            )
+            assert outcome.response_id is not None, outcome
+    assert [r.body["model"] for r in openai_fake.requests_to(CHAT)] == ["smollm2:360m"]
+    assert fake_ollama.chat_models_in_order() == ["llama3.2:1b"]
