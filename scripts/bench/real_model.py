@@ -1,0 +1,233 @@
+"""Real models on this machine: pre-generation through the arena vs the same model called
+directly, and pool battles per CPU-hour. Needs `scripts/install-local.sh`.
+
+Each round runs two passes over the same work, in alternating order (ABBA):
+
+- **arena**: ``run_batch`` (the code path of ``flask --app arena pregenerate``, the cron
+  script and the worker) on a fresh instance with the packaged models registered on an
+  embedded backend: planning, the run record, the leak filter, Markdown rendering and one
+  INSERT per answer included. The plan and seeds are the same every round (a fresh database
+  and a seeded rng), so every round does exactly the same generations.
+- **direct**: a fresh ``EmbeddedBackend`` and ``chat`` called in a loop with the very calls
+  the arena made: same messages (system prompt included), options, seeds, order and
+  keep_alive (the long one, then 0 on each model's last answer).
+
+Both start with no model loaded and a fresh llama.cpp server, so loads and prompt caches
+match. Throughput is generated tokens over the pass's wall time; the arena/direct ratio
+is computed per round and over all rounds. Pool battles per CPU-hour: battles the arena
+pass makes available (pairs of models that answered the same prompt) over the CPU time the
+process used during the pass (all threads).
+
+    .venv/bin/python scripts/bench/real_model.py [--prompts 4] [--num-predict 128] [--rounds 4]
+        [--models smollm2,gemma3] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from itertools import combinations
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from sqlalchemy import select
+
+from arena import catalogue, create_app
+from arena.backends.embedded import EmbeddedBackend
+from arena.backends.packaged import GEMMA3_TAG, SMOLLM2_TAG, packaged_models
+from arena.extensions import db, get_backend
+from arena.models import Response
+from arena.pregen import BatchRequest, run_batch
+from arena.pregen.generate import generation_options, messages_for
+
+SHORT = {"smollm2": SMOLLM2_TAG, "gemma3": GEMMA3_TAG}
+
+
+@dataclass(frozen=True)
+class Call:
+    tag: str
+    prompt: str
+    seed: int
+    keep_alive: int | str
+
+
+@dataclass
+class Pass:
+    tokens: int
+    seconds: float
+    cpu_seconds: float = 0.0
+    battles: int = 0
+
+    @property
+    def rate(self) -> float:
+        return self.tokens / self.seconds
+
+
+def settings(instance: Path, args: argparse.Namespace, cache: Path) -> dict[str, object]:
+    return {
+        "INSTANCE_PATH": str(instance),
+        "OLLAMA_URL": "http://127.0.0.1:9",
+        "BACKENDS": [
+            {
+                "name": "embedded",
+                "kind": "embedded",
+                "threads": args.threads,
+                "cache_dir": str(cache),
+            }
+        ],
+        "GEN_NUM_PREDICT": args.num_predict,
+        "GEN_NUM_CTX": 2048,
+        "POOL_TARGET": args.prompts,
+    }
+
+
+def arena_pass(
+    args: argparse.Namespace, cache: Path, tags: list[str]
+) -> tuple[Pass, list[Call], dict[str, Any]]:
+    """One pre-generation run on a fresh instance: the pass, the calls it made, its config."""
+    with tempfile.TemporaryDirectory(prefix="arena-bench-") as tmp:
+        app = create_app(settings(Path(tmp) / "instance", args, cache))
+        with app.app_context():
+            backend = get_backend("embedded")
+            for tag in tags:
+                catalogue.add_model(backend, tag)
+            request = BatchRequest(n_prompts=args.prompts, tags=tags, trigger="cli")
+            cpu, started = time.process_time(), time.perf_counter()
+            result = run_batch(request, rng=random.Random(7))
+            seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+            rows = db.session.scalars(select(Response).order_by(Response.id)).all()
+            last = {row.model.tag: row.id for row in rows}
+            keep = app.config["OLLAMA_KEEP_ALIVE"]
+            calls = [
+                Call(
+                    r.model.tag,
+                    r.prompt.text,
+                    int(r.seed or 0),
+                    keep if last[r.model.tag] != r.id else 0,
+                )
+                for r in rows
+            ]
+            tokens = sum(row.eval_count or 0 for row in rows)
+            answered: dict[int, set[str]] = {}
+            for row in rows:
+                if row.status == "ok":
+                    answered.setdefault(row.prompt_id, set()).add(row.model.tag)
+            battles = sum(len(list(combinations(models, 2))) for models in answered.values())
+            assert result.summary is not None and not result.summary.failures, result.summary
+            backend.close()  # type: ignore[attr-defined]
+            config = dict(app.config)
+            db.engine.dispose()
+    return Pass(tokens, seconds, cpu, battles), calls, config
+
+
+def direct_pass(
+    args: argparse.Namespace, cache: Path, calls: list[Call], config: dict[str, Any]
+) -> Pass:
+    """The same calls straight to a fresh EmbeddedBackend, no arena in between."""
+    backend = EmbeddedBackend(packaged_models(cache), threads=args.threads, num_ctx=2048)
+    system = config.get("GEN_SYSTEM_PROMPT") or None
+    prepared = [
+        (c.tag, messages_for(c.prompt, system), generation_options(config, c.seed), c.keep_alive)
+        for c in calls
+    ]
+    tokens = 0
+    started = time.perf_counter()
+    for tag, messages, options, keep_alive in prepared:
+        result = backend.chat(tag, messages, options, keep_alive=keep_alive)
+        tokens += result.eval_count or 0
+    seconds = time.perf_counter() - started
+    backend.close()
+    return Pass(tokens, seconds)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--prompts", type=int, default=4)
+    parser.add_argument("--num-predict", type=int, default=128)
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--models", default="smollm2,gemma3")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    tags = [SHORT.get(name.strip(), name.strip()) for name in args.models.split(",")]
+    installed = {spec.tag for spec in packaged_models()}
+    missing = [tag for tag in tags if tag not in installed]
+    if missing:
+        sys.exit(f"not installed: {', '.join(missing)}: run scripts/install-local.sh")
+
+    with tempfile.TemporaryDirectory(prefix="arena-bench-gguf-") as cache_dir:
+        cache = Path(cache_dir)
+        for spec in packaged_models(cache):
+            if spec.tag in tags:
+                spec.locate()  # assemble Gemma once, outside every timing
+        print(
+            f"models: {', '.join(tags)}; {args.prompts} prompts, num_predict {args.num_predict}, "
+            f"{args.threads} threads, {args.rounds} rounds (ABBA); {os.cpu_count()} CPUs, "
+            f"load average {os.getloadavg()[0]:.2f}"
+        )
+        arena_runs: list[Pass] = []
+        direct_runs: list[Pass] = []
+        calls: list[Call] | None = None
+        config: dict[str, Any] = {}
+        for round_no in range(args.rounds):
+            arena_first = calls is None or round_no % 2 == 0
+            if arena_first:
+                arena, calls, config = arena_pass(args, cache, tags)
+                direct = direct_pass(args, cache, calls, config)
+            else:
+                assert calls is not None
+                direct = direct_pass(args, cache, calls, config)
+                arena, again, _ = arena_pass(args, cache, tags)
+                assert again == calls, "the arena's plan or seeds changed between rounds"
+            arena_runs.append(arena)
+            direct_runs.append(direct)
+            order = "arena, direct" if arena_first else "direct, arena"
+            print(
+                f"round {round_no + 1} ({order}): arena {arena.tokens} tokens in "
+                f"{arena.seconds:.1f} s = {arena.rate:.1f} tok/s; direct {direct.tokens} tokens "
+                f"in {direct.seconds:.1f} s = {direct.rate:.1f} tok/s; "
+                f"ratio {arena.rate / direct.rate:.3f}"
+            )
+        arena_total = Pass(
+            sum(p.tokens for p in arena_runs),
+            sum(p.seconds for p in arena_runs),
+            sum(p.cpu_seconds for p in arena_runs),
+            sum(p.battles for p in arena_runs),
+        )
+        direct_total = Pass(sum(p.tokens for p in direct_runs), sum(p.seconds for p in direct_runs))
+        ratio = arena_total.rate / direct_total.rate
+        ratios = [a.rate / d.rate for a, d in zip(arena_runs, direct_runs, strict=True)]
+        per_round_battles = arena_runs[0].battles
+        print(
+            f"same generations on both sides: "
+            f"{'yes' if arena_total.tokens == direct_total.tokens else 'NO'} "
+            f"({arena_total.tokens} tokens each over {args.rounds} rounds, "
+            f"{len(calls or [])} answers per round)"
+        )
+        print(f"arena  (pre-generation, run_batch): {arena_total.rate:.1f} tok/s")
+        print(f"direct (EmbeddedBackend.chat):      {direct_total.rate:.1f} tok/s")
+        met = "met" if ratio >= 0.95 else "NOT met"
+        print(
+            f"arena / direct: {ratio:.3f} overall, median per round "
+            f"{statistics.median(ratios):.3f} (target >= 0.95: {met})"
+        )
+        cpu_hours = arena_total.cpu_seconds / 3600
+        wall_hours = arena_total.seconds / 3600
+        print(
+            f"pool battles per CPU-hour: {arena_total.battles / cpu_hours:.0f} "
+            f"({per_round_battles} battles per round from {len(calls or [])} answers; "
+            f"{arena_total.cpu_seconds:.1f} CPU-s over {arena_total.seconds:.1f} s wall, "
+            f"{arena_total.battles / wall_hours:.0f} per wall-clock hour on {args.threads} threads)"
+        )
+        print(f"load average at the end: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
