@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import atexit
 import hashlib
+import itertools
 import os
 import re
 import secrets
@@ -32,6 +33,7 @@ _url: str | None = os.environ.get(ENV_VAR) or None
 _engine: Engine | None = None
 _template: str | None = None
 _by_instance: dict[str, str] = {}
+_serial = itertools.count(1)
 # arena_t_<host>_<pid>_<random>: a session's databases, told apart from other sessions' (a
 # killed session's leftovers are dropped by the next session on the same host).
 _host = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:6]
@@ -58,7 +60,7 @@ def database_url(instance: Path, *, empty: bool = False) -> str | None:
     key = str(Path(instance).resolve())
     found = _by_instance.get(key)
     if found is None:
-        name = f"{_prefix}_{len(_by_instance) + 1}"
+        name = f"{_prefix}_{next(_serial)}"  # never reused, even if a drop failed
         template = "template0" if empty else _migrated_template()
         _admin_execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
         found = _by_instance[key] = _render(_base_url().set(database=name))

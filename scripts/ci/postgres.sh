@@ -46,8 +46,13 @@ if ! pg_lsclusters -h | awk '{print $1 "/" $2}' | grep -qx "$version/$cluster"; 
     pg_conftool "$version" "$cluster" set max_connections 300 >&2
 fi
 port="$(pg_lsclusters -h | awk -v v="$version" -v c="$cluster" '$1 == v && $2 == c {print $3}')"
+# No autovacuum: each test's database lives for a second, and an autovacuum worker connected
+# to it would stop DROP DATABASE ... WITH (FORCE) (only superusers may terminate it).
+pg_conftool "$version" "$cluster" set autovacuum off >&2
 
-if ! pg_ctlcluster "$version" "$cluster" status >/dev/null 2>&1; then
+if pg_ctlcluster "$version" "$cluster" status >/dev/null 2>&1; then
+    pg_ctlcluster "$version" "$cluster" reload >&2
+else
     log "starting cluster $version/$cluster"
     # pg_ctl copes with a stale pid file (a killed container); if it fails, show why.
     pg_ctlcluster "$version" "$cluster" start >&2 || {
@@ -77,6 +82,8 @@ if [[ "$(psql_admin -tAc "SELECT 1 FROM pg_roles WHERE rolname = '$user'")" != 1
     log "creating role $user"
     psql_admin -c "CREATE ROLE \"$user\" LOGIN CREATEDB PASSWORD '$password'"
 fi
+# DROP DATABASE ... WITH (FORCE) ends the dropped database's sessions (a killed test's).
+psql_admin -c "GRANT pg_signal_backend TO \"$user\"" 2>/dev/null
 if [[ "$(psql_admin -tAc "SELECT 1 FROM pg_database WHERE datname = '$database'")" != 1 ]]; then
     log "creating database $database"
     psql_admin -c "CREATE DATABASE \"$database\" OWNER \"$user\""
