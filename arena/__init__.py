@@ -41,10 +41,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     parse_backends(app.config)  # a malformed BACKENDS stops the start with a clear message
     app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(days=int(app.config["VOTER_COOKIE_DAYS"]))
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
-    # The voter cookie is set once; re-signing it on every page view buys nothing.
-    app.config.setdefault("SESSION_REFRESH_EACH_REQUEST", False)
-    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
 
     from arena import assets, database, errors, ratelimit, rendering, security
     from arena.cli import init_app as init_cli

@@ -6,7 +6,8 @@ still reaches every visitor at once: a changed file has a new URL. The hash is c
 per file and process (on every call in debug mode, where files change under a running server).
 
 Templates may write ``static_url('style.css')`` instead: the same URL, built once per process
-and path prefix rather than on every page (the battle page is on the hot path).
+and path prefix rather than on every page (the battle page is on the hot path); likewise
+``page_url('battle.index')`` for pages that take no parameters.
 """
 
 from __future__ import annotations
@@ -59,4 +60,15 @@ def init_app(app: Flask) -> None:
             return url_for("static", filename=filename)
         return _cached_url(request.script_root, filename)
 
+    @lru_cache(maxsize=256)
+    def _cached_page(script_root: str, endpoint: str) -> str:
+        return url_for(endpoint)
+
+    def page_url(endpoint: str) -> str:
+        """``url_for(endpoint)`` of a page that takes no parameters, cached the same way."""
+        if app.debug:
+            return url_for(endpoint)
+        return _cached_page(request.script_root, endpoint)
+
     app.jinja_env.globals["static_url"] = static_url
+    app.jinja_env.globals["page_url"] = page_url

@@ -60,6 +60,11 @@ DEFAULTS: dict[str, Any] = {
     "VOTER_DAILY_CAP": 500,
     # How long the voter cookie lives, in days.
     "VOTER_COOKIE_DAYS": 365,
+    # The voter cookie: never sent by cross-site requests, never readable by scripts, and
+    # set once (re-signing it on every page view buys nothing). Flask's own settings.
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_REFRESH_EACH_REQUEST": False,
     # Reverse proxies in front of the app whose X-Forwarded-* headers are trusted (0: none).
     "PROXY_HOPS": 0,
     # Send Strict-Transport-Security with this max-age when served over HTTPS (0: off).

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -58,6 +59,17 @@ class PoolSnapshot:
     models: tuple[int, ...]
     votes: dict[int, int]
     pairs: dict[tuple[int, int], tuple[tuple[int, int, int], ...]] = field(default_factory=dict)
+    recent: dict[int, deque[int]] = field(default_factory=dict)
+
+    def recent_opponents(self, model_id: int) -> set[int]:
+        """The model's last opponents (read once per snapshot, then kept up by note_vote)."""
+        found = self.recent.get(model_id)
+        if found is None:
+            params = {"model": model_id, "n": RECENT_OPPONENTS}
+            rows = db.session.connection().execute(_recent_statement(), params)
+            newest_first = [b if a == model_id else a for a, b in rows]
+            found = self.recent[model_id] = deque(reversed(newest_first), RECENT_OPPONENTS)
+        return set(found)
 
     def shared_answers(self, x: int, y: int) -> tuple[tuple[int, int, int], ...]:
         """(prompt, answer of x, answer of y) for every shared prompt both answered."""
@@ -88,6 +100,9 @@ def note_vote(model_a: int, model_b: int) -> None:
     if cached is not None:
         for model in (model_a, model_b):
             cached.votes[model] = cached.votes.get(model, 0) + 1
+        for model, opponent in ((model_a, model_b), (model_b, model_a)):
+            if model in cached.recent:
+                cached.recent[model].append(opponent)
 
 
 def vote_counts() -> dict[int, int]:
@@ -95,9 +110,9 @@ def vote_counts() -> dict[int, int]:
     return snapshot().votes
 
 
-def recent_opponents(model_id: int, n: int = RECENT_OPPONENTS) -> set[int]:
-    rows = db.session.connection().execute(_recent_statement(), {"model": model_id, "n": n})
-    return {b if a == model_id else a for a, b in rows}
+def recent_opponents(model_id: int) -> set[int]:
+    """The model's last five opponents, from the cached snapshot."""
+    return snapshot().recent_opponents(model_id)
 
 
 def choose_matchup(

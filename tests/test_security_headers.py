@@ -49,3 +49,11 @@ def test_forwarded_for_is_ignored_unless_proxy_hops_are_configured(tmp_path: Pat
         .get_data(as_text=True)
         .startswith("203.0.113.9")
     )
+
+
+def test_the_voter_cookie_is_lax_http_only_and_set_once(client: FlaskClient) -> None:
+    first = client.get("/")
+    cookie = first.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert "Expires=" in cookie  # lasts VOTER_COOKIE_DAYS, not just the browser session
+    assert "Set-Cookie" not in client.get("/").headers
