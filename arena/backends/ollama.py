@@ -14,6 +14,7 @@ from typing import Any
 import requests
 from urllib3.exceptions import ReadTimeoutError
 
+from arena.backends._http import snippet, why
 from arena.backends.base import (
     BackendBusy,
     BackendError,
@@ -99,22 +100,6 @@ def _int_or_none(value: Any) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return int(value)
-
-
-def _why(exc: Exception) -> str:
-    """The useful part of a requests error, e.g. "Connection refused"."""
-    text = str(exc)
-    if match := re.search(r"\[Errno -?\d+\] ([^'\")]+)", text):
-        return match.group(1).strip()
-    if "RemoteDisconnected" in text:
-        return "the server closed the connection without answering"
-    return _snippet(text, 150)
-
-
-def _snippet(data: bytes | str, limit: int = 200) -> str:
-    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[:limit] + "…"
 
 
 class OllamaClient:
@@ -243,9 +228,9 @@ class OllamaClient:
                 try:
                     chunk = json.loads(line)
                 except ValueError:
-                    raise self._malformed("/api/chat", f"not JSON: {_snippet(line)!r}") from None
+                    raise self._malformed("/api/chat", f"not JSON: {snippet(line)!r}") from None
                 if not isinstance(chunk, dict):
-                    raise self._malformed("/api/chat", f"line is not an object: {_snippet(line)!r}")
+                    raise self._malformed("/api/chat", f"line is not an object: {snippet(line)!r}")
                 if "error" in chunk:
                     raise StreamError(
                         f"Ollama at {self.base_url} failed while {model!r} was generating "
@@ -300,7 +285,7 @@ class OllamaClient:
                 if last:
                     raise BackendUnreachable(
                         f"cannot reach Ollama at {self.base_url} ({attempts} attempts: "
-                        f"{_why(exc)}): is `ollama serve` running? set ARENA_OLLAMA_URL"
+                        f"{why(exc)}): is `ollama serve` running? set ARENA_OLLAMA_URL"
                     ) from exc
             except requests.RequestException as exc:
                 raise BackendError(
@@ -329,7 +314,7 @@ class OllamaClient:
             if not isinstance(message, str):
                 raise TypeError
         except (ValueError, KeyError, TypeError):
-            message = _snippet(raw) or resp.reason or "(empty body)"
+            message = snippet(raw) or resp.reason or "(empty body)"
         status = resp.status_code
         if status == 404 and model is not None and re.search(r"model .*not found", message):
             return ModelNotFound(model, self.base_url)
@@ -360,9 +345,9 @@ class OllamaClient:
         try:
             data = json.loads(raw)
         except ValueError:
-            raise self._malformed(path, f"not JSON: {_snippet(raw)!r}") from None
+            raise self._malformed(path, f"not JSON: {snippet(raw)!r}") from None
         if not isinstance(data, dict):
-            raise self._malformed(path, f"not a JSON object: {_snippet(raw)!r}")
+            raise self._malformed(path, f"not a JSON object: {snippet(raw)!r}")
         return data
 
     def _malformed(self, path: str, what: str) -> MalformedReply:
@@ -390,7 +375,7 @@ class OllamaClient:
         return self._cut(model, pieces, exc)
 
     def _cut(self, model: str | None, pieces: list[str], exc: Exception | None) -> StreamError:
-        reason = f"connection dropped: {_why(exc)}" if exc else "no done:true chunk"
+        reason = f"connection dropped: {why(exc)}" if exc else "no done:true chunk"
         who = f" for {model!r}" if model else ""
         return StreamError(
             f"the reply from Ollama at {self.base_url}{who} ended early after "
