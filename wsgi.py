@@ -1,5 +1,9 @@
 """WSGI entry point: ``gunicorn wsgi:app``."""
 
 from arena import create_app
+from arena.ops.setup import ensure_database
 
 app = create_app()
+# Migrations and the prompt bank before gunicorn forks its workers (preload_app): a wrong
+# database stops the start here instead of failing the first visitors.
+ensure_database(app)

@@ -13,7 +13,11 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
-    """Application factory: configuration, database, blueprints and CLI commands."""
+    """Application factory: configuration, database, blueprints and CLI commands.
+
+    Creating the app touches no database: the web prepares it before its first request and
+    each command that needs it before it runs (``arena.ops.setup``).
+    """
     instance_path = (test_config or {}).get("INSTANCE_PATH") or os.environ.get(
         "ARENA_INSTANCE_PATH"
     )
@@ -42,18 +46,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     parse_backends(app.config)  # a malformed BACKENDS stops the start with a clear message
     app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(days=int(app.config["VOTER_COOKIE_DAYS"]))
 
-    from arena import assets, database, errors, ratelimit, rendering, security
+    from arena import database, rendering, web
     from arena.cli import init_app as init_cli
-    from arena.views import init_app as init_views
 
     database.init_app(app)
     rendering.init_app(app)
-    assets.init_app(app)  # /static/... URLs carry a hash of the file: cacheable for long
-    security.init_app(app)
-    errors.init_app(app)
-    init_views(app)
-    ratelimit.init_app(app)
+    web.init_app(app)
     init_cli(app)
-    if app.config["AUTO_MIGRATE"]:
-        database.prepare(app)
     return app

@@ -1,4 +1,4 @@
-"""Database wiring: the extensions, migrations on start-up, the first prompt bank, locks.
+"""Database wiring: the extensions, SQLite's connection settings, and locks.
 
 Locks: the instance folder's lock files (:func:`instance_lock`) coordinate the processes of
 one machine. That is all SQLite needs (its database lives on one machine), but web machines
@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from flask import Flask
-from flask_migrate import upgrade
-from sqlalchemy import func, select, text
+from sqlalchemy import event, text
+from sqlalchemy.engine import Engine
 
 from arena.extensions import db, migrate
 
@@ -29,6 +31,20 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 def init_app(app: Flask) -> None:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
+    if not event.contains(Engine, "connect", sqlite_pragmas):
+        event.listen(Engine, "connect", sqlite_pragmas)
+
+
+def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """WAL (readers never block the writer), enforced foreign keys, and waiting for locks."""
+    if not isinstance(dbapi_connection, sqlite3.Connection):
+        return
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
 
 
 @contextmanager
@@ -70,22 +86,3 @@ def database_lock(app: Flask, name: str) -> Iterator[None]:
             finally:
                 conn.execute(text("SELECT pg_advisory_unlock(:key)"), key)
                 conn.commit()
-
-
-def prepare(app: Flask) -> None:
-    """Bring the schema to the newest migration and load the built-in prompt bank once.
-
-    Several gunicorn workers (and, on PostgreSQL, several machines) start together, so the
-    work runs under :func:`database_lock`.
-    """
-    from arena.models import Prompt
-    from arena.prompts import load_builtin_prompts
-
-    with app.app_context():
-        with database_lock(app, "prepare"):
-            upgrade(directory=str(MIGRATIONS_DIR))
-            if db.session.scalar(select(func.count(Prompt.id))) == 0:
-                load_builtin_prompts()
-            db.session.remove()
-        # No pooled connection may cross a fork (gunicorn's preload_app): start afresh.
-        db.engine.dispose()

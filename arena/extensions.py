@@ -1,22 +1,10 @@
 """Flask extensions, created unbound and attached to the app in ``create_app``."""
 
-import threading
-
-from flask import current_app
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
-
-from arena.backends import Backend
-from arena.backends.registry import (
-    BackendSpec,
-    UnknownBackend,
-    make_client,
-    parse_backends,
-    probe_spec,
-)
 
 # Named constraints, so Alembic migrations can alter them on SQLite and PostgreSQL alike.
 NAMING_CONVENTION = {
@@ -35,50 +23,3 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 csrf = CSRFProtect()
-_CLIENTS_LOCK = threading.Lock()
-
-
-def backend_specs() -> list[BackendSpec]:
-    """The current app's configured backends (``BACKENDS``), checked."""
-    return parse_backends(current_app.config)
-
-
-def get_backend(name: str = "ollama") -> Backend:
-    """The client of the backend called ``name`` in ``BACKENDS``, created on first use and
-    cached per app; raises UnknownBackend (a BackendError) for a name not configured.
-
-    Only processes that generate (the worker, the CLI) call this: an embedded backend runs
-    llama.cpp in the calling process, so it must never be created in a web worker.
-    """
-    clients = current_app.extensions.setdefault("arena_backends", {})
-    client = clients.get(name)
-    if client is not None:
-        return client
-    with _CLIENTS_LOCK:
-        client = clients.get(name)
-        if client is None:
-            specs = {spec.name: spec for spec in backend_specs()}
-            spec = specs.get(name)
-            if spec is None:
-                raise UnknownBackend(name, list(specs))
-            client = make_client(spec, current_app.config, instance_path=current_app.instance_path)
-            clients[name] = client
-    return client
-
-
-def probe_backends() -> dict[str, str | None]:
-    """Each configured backend's problem, or None when it answers at once (one try each,
-    short timeouts; an embedded backend is only checked for its package)."""
-    config, instance = current_app.config, current_app.instance_path
-    return {spec.name: probe_spec(spec, config, instance) for spec in backend_specs()}
-
-
-def probe_backend() -> str | None:
-    """None when every backend answers at once, else what is wrong (for pages that must
-    answer quickly: the regular clients retry with backoff)."""
-    problems = [problem for problem in probe_backends().values() if problem]
-    if not problems:
-        return None
-    if len(backend_specs()) == 1:  # one backend: its message as it is
-        return problems[0].split(": ", 1)[1]
-    return "; ".join(problems)

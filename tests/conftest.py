@@ -15,6 +15,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 
 from arena import create_app
 from arena.extensions import db
+from arena.ops.setup import ensure_database
 from tests import databases
 from tests.fake_ollama import FakeOllama, fake_ollama  # noqa: F401  (re-exported fixture)
 
@@ -36,7 +37,9 @@ def make_app(instance: Path, ollama_url: str, **overrides: object) -> Flask:
         **({"DATABASE_URL": database} if database else {}),
         **overrides,
     }
-    return create_app(config)
+    app = create_app(config)
+    ensure_database(app)
+    return app
 
 
 #: Marks a test that checks SQLite itself; it is skipped when the suite runs on PostgreSQL.

@@ -9,9 +9,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from arena.admin import pending_run_request, take_run_request
 from arena.extensions import db
 from arena.models import Model, Prompt, Vote
+from arena.ops.admin import pending_run_request, take_run_request
 from tests.conftest import make_app
 from tests.fake_ollama import FakeOllama
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from flask import Flask, url_for
 from flask.testing import FlaskClient
 
-from arena.assets import file_version
+from arena.web.assets import file_version
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 

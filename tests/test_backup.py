@@ -13,9 +13,9 @@ from flask import Flask
 from flask.testing import FlaskCliRunner
 from sqlalchemy import func, select
 
-from arena import backup as backups
 from arena.extensions import db
 from arena.models import Model, Vote
+from arena.ops import backup as backups
 from tests.conftest import sqlite_only
 
 

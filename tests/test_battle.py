@@ -188,7 +188,7 @@ def test_hostile_answers_and_prompts_render_inert(
     from sqlalchemy import update
 
     from arena.models import Prompt
-    from arena.prompts import add_prompts
+    from arena.play.prompts import add_prompts
     from tests.test_rendering import XSS_PAYLOADS
 
     hostile = "\n\n".join(XSS_PAYLOADS)

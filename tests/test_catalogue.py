@@ -7,13 +7,13 @@ from flask import Flask
 from flask.testing import FlaskCliRunner
 from sqlalchemy import select
 
-from arena.catalogue import (
+from arena.extensions import db
+from arena.models import Model
+from arena.play.catalogue import (
     parse_parameter_size,
     quantization_from_tag,
     size_from_tag,
 )
-from arena.extensions import db
-from arena.models import Model
 from tests.fake_ollama import FakeOllama
 
 

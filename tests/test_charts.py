@@ -12,7 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from arena import PROJECT_ROOT, leaderboard
-from arena.charts import CHARTS, bt_figure, figures
+from arena.leaderboard.charts import CHARTS, bt_figure, figures
 from tests.html_checks import executable_parts, start_tags
 from tests.leaderboard_data import add_models, add_votes
 

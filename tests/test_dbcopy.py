@@ -13,10 +13,10 @@ from flask import Flask
 from flask.testing import FlaskCliRunner
 from sqlalchemy import create_engine, func, select
 
-from arena import dbcopy
-from arena.battles import record_vote, serve_battle
 from arena.extensions import db
 from arena.models import Model, Response, Vote
+from arena.ops import dbcopy
+from arena.play.battles import record_vote, serve_battle
 from tests import databases
 from tests.conftest import make_app
 from tests.fake_ollama import FakeOllama

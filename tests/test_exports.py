@@ -12,8 +12,8 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import select, update
 
-from arena.exports import LEADERBOARD_FIELDS, VOTE_FIELDS
 from arena.extensions import db
+from arena.leaderboard.exports import LEADERBOARD_FIELDS, VOTE_FIELDS
 from arena.models import Battle, Prompt, Vote
 from tests.fake_ollama import FakeOllama
 from tests.leaderboard_data import add_models, add_votes

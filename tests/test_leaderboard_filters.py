@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import update
 
 from arena.extensions import db
-from arena.filters import Filters, SizeClass, parse_filters, size_classes
+from arena.leaderboard.filters import Filters, SizeClass, parse_filters, size_classes
 from arena.models import Vote
 from tests.leaderboard_data import T0, add_models, add_votes, rows_by_model
 

@@ -11,7 +11,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import func, select
 
 from arena.extensions import db
-from arena.legacy_import import parse_leaderboard
+from arena.leaderboard.legacy_import import parse_leaderboard
 from arena.models import Model, Vote
 from tests.leaderboard_data import add_models, rows_by_model
 

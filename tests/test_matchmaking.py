@@ -9,8 +9,8 @@ from flask import Flask
 from sqlalchemy import select
 
 from arena.extensions import db
-from arena.matchmaking import choose_matchup, choose_model_pair
 from arena.models import Model, Prompt, Response, Vote, prompt_hash
+from arena.play.matchmaking import choose_matchup, choose_model_pair
 
 
 def populate(app: Flask, n_models: int, n_prompts: int) -> tuple[list[int], list[int]]:

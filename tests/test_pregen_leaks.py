@@ -79,7 +79,7 @@ def test_family_comes_from_the_tag_or_ollamas_family() -> None:
 
 
 def test_the_built_in_prompts_echoed_back_are_not_leaks() -> None:
-    from arena.prompts import builtin_bank
+    from arena.play.prompts import builtin_bank
 
     for _, text, _ in builtin_bank():
         for tag, family in (("llama3.2:1b", "llama"), (QWEN, "qwen2"), ("gemma3:4b", "gemma3")):

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from arena.extensions import db
 from arena.models import Prompt
-from arena.prompts import CATEGORIES, PromptError, builtin_bank, validate_prompt_text
+from arena.play.prompts import CATEGORIES, PromptError, builtin_bank, validate_prompt_text
 
 
 def test_builtin_bank_is_large_varied_and_loaded_on_first_start(app: Flask) -> None:

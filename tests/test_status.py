@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
-from arena.pregen.status import beat
+from arena.ops.heartbeat import beat
 from tests.fake_ollama import FakeOllama
 
 

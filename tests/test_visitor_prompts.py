@@ -9,11 +9,12 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import select
 
-from arena.extensions import db, get_backend
+from arena.backends.configured import get_backend
+from arena.extensions import db
 from arena.models import Prompt, Response, VisitorRequest
+from arena.ops.heartbeat import beat
 from arena.pregen import BatchRequest, RunControl, run_batch, visitor
 from arena.pregen.generate import AnswerMaker, MeteredBackend
-from arena.pregen.status import beat
 from tests.fake_ollama import FakeOllama
 from tests.html_checks import start_tags
 

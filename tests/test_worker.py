@@ -15,9 +15,9 @@ from sqlalchemy import select
 
 from arena.extensions import db
 from arena.models import GenerationRun, VisitorRequest
-from arena.pregen import visitor
-from arena.pregen.status import worker_status
-from arena.scheduler import open_window, window_trigger
+from arena.ops.heartbeat import worker_status
+from arena.ops.worker import open_window, window_trigger
+from arena.play import visitors
 from tests.fake_ollama import FakeOllama
 from tests.pregen_helpers import answers, local, spawn, subprocess_env, wait_for
 
@@ -50,7 +50,7 @@ def test_two_workers_started_at_once_run_each_job_once(
 ) -> None:
     assert runner.invoke(args=["models", "sync"]).exit_code == 0
     with app.app_context():
-        request_id = visitor.submit("voter-1", "Name three rivers in Africa.", app.config).id
+        request_id = visitors.submit("voter-1", "Name three rivers in Africa.", app.config).id
     env = subprocess_env(Path(app.instance_path), fake_ollama.url, **FAST)
     workers = [spawn(WORKER, env), spawn(WORKER, env)]
     try:

@@ -8,10 +8,10 @@ from flask import Flask
 from flask.testing import FlaskCliRunner
 from sqlalchemy import func, select
 
-from arena.admin import pending_run_request, request_run
 from arena.extensions import db
 from arena.models import LeaderboardCache, Model, Response, Vote
-from arena.scheduler import Worker
+from arena.ops.admin import pending_run_request, request_run
+from arena.ops.worker import Worker
 from tests.conftest import sqlite_only
 from tests.fake_ollama import FakeOllama
 

@@ -8,13 +8,9 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from arena import backup as backups
 from arena.extensions import db
-
-
-def backup_dir() -> Path:
-    configured = current_app.config.get("BACKUP_DIR")
-    return Path(configured) if configured else Path(current_app.instance_path) / "backups"
+from arena.ops import backup as backups
+from arena.ops.backup import backup_dir
 
 
 @click.command("backup")

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import click
 from flask import current_app
-from flask.cli import AppGroup
 
-from arena import catalogue
 from arena.backends import BackendError
-from arena.extensions import backend_specs, get_backend
+from arena.backends.configured import backend_specs, get_backend
+from arena.cli.common import DatabaseGroup
+from arena.play import catalogue
 
-models_group = AppGroup("models", help="Register, list, enable and disable models.")
+models_group = DatabaseGroup("models", help="Register, list, enable and disable models.")
 
 
 def _backend_names() -> list[str]:

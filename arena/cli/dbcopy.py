@@ -9,9 +9,9 @@ from flask_migrate.cli import db as db_group
 from sqlalchemy import create_engine
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-from arena import dbcopy
 from arena.database import MIGRATIONS_DIR
 from arena.extensions import db
+from arena.ops import dbcopy
 
 
 @click.command("copy")

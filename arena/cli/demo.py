@@ -19,11 +19,14 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
-from arena import catalogue, pregen
+from arena import pregen
 from arena.backends import BackendError
+from arena.backends.configured import get_backend
 from arena.backends.packaged import GEMMA3_TAG, SMOLLM2_TAG, packaged_models
+from arena.cli.common import with_database
 from arena.cli.progress import ProgressBar
-from arena.extensions import get_backend
+from arena.ops.worker import Worker, WorkerAlreadyRunning
+from arena.play import catalogue
 
 INSTALL = (
     "the demo needs the optional embedded backend and its packaged models: install them "
@@ -79,6 +82,7 @@ def register_packaged_models(app: Flask) -> tuple[str, list[str]]:
     help="At most this many tokens per answer.",
 )
 @click.option("--no-serve", is_flag=True, help="Prepare the pool, then exit (serve nothing).")
+@with_database
 def demo_command(port: int, n_prompts: int, num_predict: int, no_serve: bool) -> None:
     """Register the packaged models, pre-generate a small pool with them, and serve the arena
     on 127.0.0.1:PORT. Needs `scripts/install-local.sh`; no Ollama needed."""
@@ -118,8 +122,6 @@ def demo_command(port: int, n_prompts: int, num_predict: int, no_serve: bool) ->
 def serve(app: Flask, port: int) -> None:
     """The werkzeug server on 127.0.0.1:PORT, with a worker thread for visitors' prompts."""
     from werkzeug.serving import run_simple
-
-    from arena.scheduler import Worker, WorkerAlreadyRunning
 
     worker = Worker(app, say=lambda line: click.echo(f"worker: {line}"))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from flask.cli import with_appcontext
 
-from arena.doctor import FAIL, OK, WARN, run_checks
+from arena.ops.doctor import FAIL, OK, WARN, run_checks
 
 MARKS = {OK: "ok  ", WARN: "warn", FAIL: "FAIL"}
 

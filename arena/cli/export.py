@@ -9,12 +9,13 @@ from typing import Any
 
 import click
 from flask import current_app
-from flask.cli import AppGroup
 
-from arena import exports, leaderboard
-from arena.filters import FilterError, Filters, parse_filters, parse_sort
+from arena import leaderboard
+from arena.cli.common import DatabaseGroup
+from arena.leaderboard import exports
+from arena.leaderboard.filters import FilterError, Filters, parse_filters, parse_sort
 
-export_group = AppGroup("export", help="Write the leaderboard or the vote log as CSV or JSON.")
+export_group = DatabaseGroup("export", help="Write the leaderboard or the vote log as CSV or JSON.")
 
 
 def filter_options(command: Callable[..., Any]) -> Callable[..., Any]:

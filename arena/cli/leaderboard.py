@@ -6,11 +6,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import click
-from flask.cli import AppGroup
 
-from arena import leaderboard, legacy_import
+from arena import leaderboard
+from arena.cli.common import DatabaseGroup
+from arena.leaderboard import legacy_import
 
-leaderboard_group = AppGroup("leaderboard", help="Import history and refresh cached leaderboards.")
+leaderboard_group = DatabaseGroup(
+    "leaderboard", help="Import history and refresh cached leaderboards."
+)
 
 
 def _parse_at(value: str | None) -> datetime | None:

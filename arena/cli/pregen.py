@@ -16,26 +16,9 @@ import click
 from flask.cli import with_appcontext
 
 from arena import pregen
+from arena.cli.common import check_budget, check_until, with_database
 from arena.cli.progress import ProgressBar
-from arena.pregen.clock import format_seconds, parse_duration, resolve_until
-
-
-def _check_budget(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
-    if value is not None:
-        try:
-            parse_duration(value)
-        except pregen.LimitError as error:
-            raise click.BadParameter(str(error)) from None
-    return value
-
-
-def _check_until(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
-    if value is not None:
-        try:
-            resolve_until(value, pregen.SYSTEM_CLOCK.now())
-        except pregen.LimitError as error:
-            raise click.BadParameter(str(error)) from None
-    return value
+from arena.pregen.clock import format_seconds
 
 
 @click.command("pregenerate")
@@ -50,11 +33,11 @@ def _check_until(_ctx: click.Context, _param: click.Parameter, value: str | None
 )
 @click.option("--models", "tags", help="Comma-separated tags (default: every enabled model).")
 @click.option(
-    "--budget", callback=_check_budget, help="Start no answer after this long: 4h, 90m, 1h30m."
+    "--budget", callback=check_budget, help="Start no answer after this long: 4h, 90m, 1h30m."
 )
 @click.option(
     "--until",
-    callback=_check_until,
+    callback=check_until,
     help="Start no answer after this local time (HH:MM; one that passed under 12 h ago "
     "means now) or ISO date and time.",
 )
@@ -62,6 +45,7 @@ def _check_until(_ctx: click.Context, _param: click.Parameter, value: str | None
     "--dry-run", is_flag=True, help="Print the plan and its estimated time; generate nothing."
 )
 @click.option("--trigger", type=click.Choice(["cli", "cron"]), default="cli", hidden=True)
+@with_database
 def pregenerate_command(
     n_prompts: int | None,
     tags: str | None,

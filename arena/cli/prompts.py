@@ -6,11 +6,11 @@ from pathlib import Path
 
 import click
 from flask import current_app
-from flask.cli import AppGroup
 
-from arena import prompts
+from arena.cli.common import DatabaseGroup
+from arena.play import prompts
 
-prompts_group = AppGroup("prompts", help="Import and list prompts.")
+prompts_group = DatabaseGroup("prompts", help="Import and list prompts.")
 
 
 @prompts_group.command("import")

@@ -10,8 +10,8 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from arena.cli.pregen import _check_budget
-from arena.scheduler import Worker, WorkerAlreadyRunning
+from arena.cli.common import check_budget, with_database
+from arena.ops.worker import Worker, WorkerAlreadyRunning
 
 
 @click.command("worker")
@@ -22,8 +22,9 @@ from arena.scheduler import Worker, WorkerAlreadyRunning
     help="Start a pre-generation run at once instead of waiting for the window.",
 )
 @click.option(
-    "--budget", callback=_check_budget, help="With --run-now: start no answer after this long."
+    "--budget", callback=check_budget, help="With --run-now: start no answer after this long."
 )
+@with_database
 def worker_command(run_now: bool, budget: str | None) -> None:
     """Run the scheduler until SIGTERM or Ctrl-C; only one worker runs per instance."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]

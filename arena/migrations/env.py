@@ -110,7 +110,7 @@ def run_migrations_online():
                 )
             context.run_migrations()
 
-    # `arena.dbcopy` migrates another database than the app's, through its own connection.
+    # `arena.ops.dbcopy` migrates another database than the app's, through its own connection.
     given = config.attributes.get("connection")
     if given is not None:
         run(given)

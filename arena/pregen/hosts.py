@@ -19,7 +19,7 @@ from typing import Any
 from flask import Flask
 
 from arena.backends import Backend, BackendError, BackendModel, ChatResult, GenerationOptions
-from arena.extensions import get_backend
+from arena.backends.configured import get_backend
 from arena.models import GenerationRun
 from arena.pregen.estimate import Estimator
 from arena.pregen.generate import FailureNote
@@ -290,12 +290,12 @@ class ModelRouter:
         self._backend(model).unload(model)
 
     def list_models(self) -> list[BackendModel]:
-        from arena.extensions import backend_specs
+        from arena.backends.configured import backend_specs
 
         return [m for spec in backend_specs() for m in get_backend(spec.name).list_models()]
 
     def version(self) -> str:
-        from arena.extensions import backend_specs
+        from arena.backends.configured import backend_specs
 
         return "; ".join(
             f"{spec.name}: {get_backend(spec.name).version()}" for spec in backend_specs()

@@ -1,192 +1,29 @@
-"""Visitors' own prompts: a queue the worker answers with two models, ahead of batch work.
+"""Visitors' own prompts, the worker's side: answer the queue with two models, oldest first.
 
-The web only queues and reports; it never generates. Each request is answered by two models
-chosen by matchmaking (``choose_model_pair``); a model that fails is replaced by another.
-The prompt stays private (``shared=False``) unless ``VISITOR_PROMPTS_SHARED`` is set.
+Each request is answered by two models chosen by matchmaking (``choose_model_pair``); a model
+that fails is replaced by another. The web side (queueing, the waiting page) is
+``arena.play.visitors``.
 """
 
 from __future__ import annotations
 
 import random
-import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from arena.extensions import db
-from arena.matchmaking import choose_model_pair
-from arena.models import Model, Prompt, Response, VisitorRequest, is_token_id, prompt_hash, utcnow
+from arena.models import Model, Response, VisitorRequest, utcnow
+from arena.play.matchmaking import choose_model_pair
+from arena.play.visitors import ANSWERS_PER_REQUEST
 from arena.pregen.clock import SYSTEM_CLOCK, Clock
 from arena.pregen.generate import AnswerMaker, ModelRef
 from arena.pregen.records import record_failure
-from arena.prompts import validate_prompt_text
-from arena.rendering import RENDER_VERSION, render_markdown
 
-ANSWERS_PER_REQUEST = 2
 #: Models tried per request beyond the two chosen, when one of them fails.
 MAX_REPLACEMENTS = 2
 TOKEN_WRITE_INTERVAL = 1.0  # seconds between progress writes while an answer streams
-#: Web processes cache the matchmaking pool for a few seconds: a battle may take that long.
-BATTLE_GRACE_SECONDS = 30.0
-
-
-class VisitorError(ValueError):
-    status = 400
-
-
-class QueueFull(VisitorError):
-    status = 503
-
-
-class RequestNotFound(VisitorError):
-    status = 404
-
-
-class NotYourRequest(VisitorError):
-    status = 403
-
-
-class AlreadyWaiting(VisitorError):
-    """This voter already has a prompt in the queue; ``request_id`` is that one."""
-
-    status = 409
-
-    def __init__(self, request_id: str) -> None:
-        super().__init__("you already have a prompt waiting: it is answered first")
-        self.request_id = request_id
-
-
-@dataclass(frozen=True)
-class QueueStatus:
-    """What the waiting page shows."""
-
-    id: str
-    state: str  # queued, running, done, failed
-    ahead: int  # requests answered before this one
-    answers_done: int
-    answers_total: int
-    tokens: int
-    error: str | None
-    battle_id: str | None
-    waited_seconds: float
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "state": self.state,
-            "position": self.ahead + 1 if self.state == "queued" else 0,
-            "ahead": self.ahead,
-            "answers_done": self.answers_done,
-            "answers_total": self.answers_total,
-            "tokens": self.tokens,
-            "error": self.error,
-            "waited_seconds": round(self.waited_seconds, 1),
-        }
-
-
-def submit(voter: str, text: object, config: Mapping[str, Any]) -> VisitorRequest:
-    """Queue a visitor's prompt (validated; PromptError says what is wrong with it)."""
-    cleaned = validate_prompt_text(text, int(config["PROMPT_MAX_CHARS"]))
-    waiting = db.session.scalar(
-        select(VisitorRequest.id).where(
-            VisitorRequest.voter == voter, VisitorRequest.status.in_(("queued", "running"))
-        )
-    )
-    if waiting is not None:
-        raise AlreadyWaiting(waiting)
-    queued = db.session.scalar(
-        select(func.count()).where(VisitorRequest.status.in_(("queued", "running")))
-    )
-    if (queued or 0) >= int(config["VISITOR_QUEUE_MAX"]):
-        raise QueueFull("the queue of visitors' prompts is full: please try again later")
-    prompt = _find_or_add_prompt(cleaned, shared=bool(config.get("VISITOR_PROMPTS_SHARED")))
-    request = VisitorRequest(id=secrets.token_urlsafe(16), voter=voter, prompt_id=prompt.id)
-    if _answered_by(prompt.id) >= ANSWERS_PER_REQUEST:
-        request.status, request.finished_at = "done", utcnow()  # asked before: no wait
-        request.answers_done = ANSWERS_PER_REQUEST
-    db.session.add(request)
-    db.session.commit()
-    return request
-
-
-def _find_or_add_prompt(text: str, shared: bool) -> Prompt:
-    digest = prompt_hash(text)
-    prompt = db.session.scalar(select(Prompt).where(Prompt.text_hash == digest))
-    if prompt is None:
-        prompt = Prompt(
-            text=text,
-            text_hash=digest,
-            html=str(render_markdown(text)),
-            html_version=RENDER_VERSION,
-            source="visitor",
-            shared=shared,
-        )
-        db.session.add(prompt)
-        db.session.flush()
-    return prompt
-
-
-def _answered_by(prompt_id: int) -> int:
-    """Enabled models with a usable answer to this prompt."""
-    return (
-        db.session.scalar(
-            select(func.count(Response.id))
-            .join(Model, Model.id == Response.model_id)
-            .where(Response.prompt_id == prompt_id, Response.status == "ok")
-            .where(Model.enabled.is_(True))
-        )
-        or 0
-    )
-
-
-def get_request(request_id: str, voter: str) -> VisitorRequest:
-    request = db.session.get(VisitorRequest, request_id) if is_token_id(request_id) else None
-    if request is None:
-        raise RequestNotFound("there is no such prompt in the queue")
-    if request.voter != voter:
-        raise NotYourRequest("this prompt was asked by someone else")
-    return request
-
-
-def queue_status(request: VisitorRequest, now: datetime | None = None) -> QueueStatus:
-    ahead = 0
-    if request.status == "queued":
-        ahead = (
-            db.session.scalar(
-                select(func.count()).where(
-                    (VisitorRequest.status == "running")
-                    | (
-                        (VisitorRequest.status == "queued")
-                        & (VisitorRequest.created_at < request.created_at)
-                    )
-                )
-            )
-            or 0
-        )
-    end = request.finished_at or now or utcnow()
-    return QueueStatus(
-        request.id,
-        request.status,
-        ahead,
-        request.answers_done,
-        ANSWERS_PER_REQUEST,
-        request.tokens,
-        request.error,
-        request.battle_id,
-        (end - request.created_at).total_seconds(),
-    )
-
-
-def pending_count() -> int:
-    return (
-        db.session.scalar(
-            select(func.count()).where(VisitorRequest.status.in_(("queued", "running")))
-        )
-        or 0
-    )
 
 
 def requeue_abandoned() -> int:
@@ -327,17 +164,4 @@ def _finish(request: VisitorRequest, status: str, error: str | None) -> None:
     request.error = error
     request.tokens = 0
     request.finished_at = utcnow()
-    db.session.commit()
-
-
-def battle_overdue(request: VisitorRequest, now: datetime | None = None) -> bool:
-    """Answered a while ago and still no battle: this visitor has judged every pair of
-    answers to the prompt, or the models were disabled meanwhile."""
-    if request.finished_at is None or request.battle_id is not None:
-        return False
-    return ((now or utcnow()) - request.finished_at).total_seconds() > BATTLE_GRACE_SECONDS
-
-
-def attach_battle(request: VisitorRequest, battle_id: str) -> None:
-    request.battle_id = battle_id
     db.session.commit()

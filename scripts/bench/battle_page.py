@@ -27,6 +27,7 @@ from sqlalchemy import insert
 from arena import create_app
 from arena.extensions import db
 from arena.models import Battle, Model, Prompt, Response, Vote, prompt_hash
+from arena.ops.setup import ensure_database
 from arena.rendering import RENDER_VERSION, render_markdown
 
 MODELS, PROMPTS, PER_PROMPT, VOTES, VOTERS = 50, 2_000, 10, 100_000, 5_000
@@ -148,6 +149,7 @@ def main() -> None:
         # One client posts hundreds of votes a second: per-client rate limits are off here.
         config = {"INSTANCE_PATH": instance, "OLLAMA_URL": "http://127.0.0.1:9"}
         app = create_app({**config, "RATELIMIT_ENABLED": False})
+        ensure_database(app)
         started = time.perf_counter()
         with app.app_context():
             fill(rng)

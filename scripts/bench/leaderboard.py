@@ -28,13 +28,15 @@ from datetime import datetime, timedelta  # noqa: E402
 
 from arena import create_app, leaderboard  # noqa: E402
 from arena.extensions import db  # noqa: E402
-from arena.filters import parse_filters  # noqa: E402
+from arena.leaderboard.filters import parse_filters  # noqa: E402
 from arena.models import Model  # noqa: E402
+from arena.ops.setup import ensure_database  # noqa: E402
 
 
 def fill(instance: Path, models: int, votes: int) -> None:
     """Models of 0.5-9B and ``votes`` random votes, 10 s apart, inserted in bulk."""
     app = create_app({"INSTANCE_PATH": str(instance), "OLLAMA_URL": "http://127.0.0.1:9"})
+    ensure_database(app)
     with app.app_context():
         for i in range(models):
             size = (0.5, 1.0, 1.5, 3.0, 4.0, 7.0, 8.0, 9.0)[i % 8]
@@ -89,6 +91,7 @@ def main() -> None:
             f"{time.perf_counter() - started:.0f} s"
         )
         app = create_app({"INSTANCE_PATH": str(instance), "OLLAMA_URL": "http://127.0.0.1:9"})
+        ensure_database(app)
         client = app.test_client()
         with app.app_context():
             with db.engine.connect() as conn:

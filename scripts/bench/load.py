@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from arena import create_app
 from arena.extensions import db
+from arena.ops.setup import ensure_database
 from tests.fake_ollama import FakeOllama
 from tests.live_server import gunicorn
 from tests.load_client import Tally, vote_loop
@@ -43,6 +44,7 @@ def main() -> int:
             fake.add_model(tag, parameter_size=tag.split(":")[1].upper(), quantization="Q4_0")
         instance = Path(tmp) / "instance"
         app = create_app({"INSTANCE_PATH": str(instance), "OLLAMA_URL": fake.url})
+        ensure_database(app)
         runner = app.test_cli_runner()
         assert runner.invoke(args=["models", "sync"]).exit_code == 0
         result = runner.invoke(args=["pregenerate", "--prompts", str(args.prompts)])

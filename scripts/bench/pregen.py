@@ -25,6 +25,7 @@ from arena import create_app
 from arena.backends import GenerationOptions, OllamaClient
 from arena.extensions import db
 from arena.models import Prompt
+from arena.ops.setup import ensure_database
 from arena.pregen import BatchRequest, MeteredBackend, run_batch
 from arena.pregen.generate import messages_for
 
@@ -103,6 +104,7 @@ def main() -> int:
                     "POOL_TARGET": args.prompts,
                 }
             )
+            ensure_database(app)
             assert app.test_cli_runner().invoke(args=["models", "sync"]).exit_code == 0
 
             # Ours: one batch run, grouped by model.

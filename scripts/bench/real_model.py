@@ -40,11 +40,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from sqlalchemy import select
 
-from arena import catalogue, create_app
+from arena import create_app
+from arena.backends.configured import get_backend
 from arena.backends.embedded import EmbeddedBackend
 from arena.backends.packaged import GEMMA3_TAG, SMOLLM2_TAG, packaged_models
-from arena.extensions import db, get_backend
+from arena.extensions import db
 from arena.models import Response
+from arena.ops.setup import ensure_database
+from arena.play import catalogue
 from arena.pregen import BatchRequest, run_batch
 from arena.pregen.generate import generation_options, messages_for
 
@@ -95,6 +98,7 @@ def arena_pass(
     """One pre-generation run on a fresh instance: the pass, the calls it made, its config."""
     with tempfile.TemporaryDirectory(prefix="arena-bench-") as tmp:
         app = create_app(settings(Path(tmp) / "instance", args, cache))
+        ensure_database(app)
         with app.app_context():
             backend = get_backend("embedded")
             for tag in tags:

@@ -20,10 +20,11 @@ import pytest
 from flask import Flask
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from arena.extensions import db, get_backend
+from arena.backends.configured import get_backend
+from arena.extensions import db
+from arena.ops.heartbeat import beat
 from arena.pregen import visitor
 from arena.pregen.generate import AnswerMaker, MeteredBackend
-from arena.pregen.status import beat
 from tests.conftest import make_app
 from tests.fake_ollama import FakeOllama
 

@@ -1,21 +1,16 @@
-"""Leaderboard and charts pages: thin views over ``arena.leaderboard`` and ``arena.charts``."""
+"""Leaderboard and charts pages: thin views over ``arena.leaderboard``."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, current_app, render_template, request
+from flask import Blueprint, current_app, render_template
 
-from arena import charts, leaderboard
-from arena.board import Board
-from arena.filters import (
-    FilterError,
-    Filters,
-    known_categories,
-    parse_filters,
-    parse_sort_arg,
-    size_classes,
-)
+from arena import leaderboard
+from arena.leaderboard import charts
+from arena.leaderboard.board import Board
+from arena.leaderboard.filters import Filters, known_categories, size_classes
+from arena.web.params import request_filters
 
 bp = Blueprint("leaderboard", __name__)
 
@@ -24,17 +19,6 @@ SORT_LABELS = {
     "elo": "size-aware Elo",
     "score": "arena score",
 }
-
-
-def request_filters(*, allow_sort: bool) -> tuple[Filters, str]:
-    """The validated filters (and sort) of this request; a clear 400 otherwise."""
-    bounds = current_app.config["SIZE_CLASS_BOUNDS_B"]
-    try:
-        filters = parse_filters(request.args, bounds, allowed=("sort",) if allow_sort else ())
-        sort = parse_sort_arg(request.args) if allow_sort else "bt"
-    except FilterError as error:
-        abort(400, description=str(error))
-    return filters, sort
 
 
 def _form_context(filters: Filters) -> dict[str, Any]:

@@ -9,13 +9,13 @@ from flask import (
     redirect,
     render_template,
     request,
-    session,
     url_for,
 )
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from arena import battles
-from arena.extensions import probe_backend
+from arena.backends.configured import probe_backend
+from arena.play import battles
+from arena.web.session import current_voter
 
 bp = Blueprint("battle", __name__)
 
@@ -25,16 +25,6 @@ VOTE_LABELS = {
     "tie": "Tie",
     "both_bad": "Both are bad",
 }
-
-
-def current_voter() -> str:
-    """The anonymous voter id, kept in the signed session cookie."""
-    voter = session.get("voter")
-    if not isinstance(voter, str) or not voter:
-        voter = battles.new_voter_id()
-        session["voter"] = voter
-        session.permanent = True  # lives VOTER_COOKIE_DAYS (PERMANENT_SESSION_LIFETIME)
-    return voter
 
 
 @bp.get("/")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, jsonify, render_template
 
-from arena.extensions import probe_backend
+from arena.backends.configured import probe_backend
+from arena.ops.status import status_report
 from arena.pregen.runner import summary_lines
-from arena.pregen.status import status_report
 
 bp = Blueprint("status", __name__)
 

@@ -20,6 +20,10 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from flask import Flask
 
+from arena import leaderboard
+from arena.ops import admin, backup
+from arena.ops.heartbeat import beat
+from arena.play.visitors import pending_count
 from arena.pregen import batch as batch_service
 from arena.pregen import visitor
 from arena.pregen.clock import SYSTEM_CLOCK, Clock, Deadline, resolve_until
@@ -27,7 +31,6 @@ from arena.pregen.generate import AnswerMaker, MeteredBackend
 from arena.pregen.hosts import ModelRouter
 from arena.pregen.records import LockBusy, try_instance_lock
 from arena.pregen.runner import RunControl, summary_lines
-from arena.pregen.status import beat
 
 WORKER_LOCK = "worker"
 #: How far back to look for the window's last start when the worker starts.
@@ -166,8 +169,6 @@ class Worker:
 
     def _refresh_job(self) -> None:
         """Recompute the cached leaderboards whose votes changed, so page views never do."""
-        from arena import leaderboard
-
         with self.app.app_context():
             try:
                 refreshed = leaderboard.refresh_cache()
@@ -179,19 +180,14 @@ class Worker:
 
     def _requests_job(self) -> None:
         """Start a run an operator asked for on /admin."""
-        from arena.admin import take_run_request
-
-        request = take_run_request(self.app.instance_path)
+        request = admin.take_run_request(self.app.instance_path)
         if request is not None and not self.stopping.is_set():
             self.say(f"run requested from /admin at {request.get('requested_at')}")
             self._batch_job(None, request.get("budget"))
 
     def _backup_job(self) -> None:
-        from arena import backup
-        from arena.cli.backup import backup_dir
-
         with self.app.app_context():
-            url, directory = self.config["SQLALCHEMY_DATABASE_URI"], backup_dir()
+            url, directory = self.config["SQLALCHEMY_DATABASE_URI"], backup.backup_dir()
             try:
                 report = backup.nightly(url, directory, int(self.config["BACKUP_KEEP"]))
             except backup.BackupError as error:
@@ -212,7 +208,7 @@ class Worker:
     def serve_visitors(self) -> int:
         """Answer every queued visitor prompt (the caller holds the generation lock)."""
         with self.app.app_context():
-            if not visitor.pending_count():
+            if not pending_count():
                 return 0
             previous = self.state
             self.state, self.detail = "visitor", "answering visitors' prompts"

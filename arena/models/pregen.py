@@ -1,18 +1,18 @@
-"""Tables of pre-generation: batch runs, their failures, visitors' prompt queue, the worker.
-
-Imported at the bottom of ``arena.models``, so ``from arena.models import GenerationRun`` works.
-"""
+"""Tables of pre-generation: batch runs, their failures, visitors' prompt queue, the worker."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from arena.extensions import db
-from arena.models import Prompt, UTCDateTime, utcnow
+from arena.models.types import UTCDateTime, utcnow
+
+if TYPE_CHECKING:
+    from arena.models.core import Prompt
 
 RUN_TRIGGERS = ("cli", "cron", "worker")
 # running: in progress (or killed: see ``updated_at``); finished: the whole plan was tried;
@@ -85,7 +85,7 @@ class VisitorRequest(db.Model):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    prompt: Mapped[Prompt] = relationship()
+    prompt: Mapped[Prompt] = relationship("Prompt")
 
     __table_args__ = (
         CheckConstraint(f"status IN {VISITOR_STATUSES!r}", name="status"),

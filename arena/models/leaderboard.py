@@ -1,7 +1,6 @@
 """The leaderboard cache table, shared by every web worker and the background worker.
 
-Imported at the bottom of ``arena.models``, so ``from arena.models import LeaderboardCache``
-works. Rows are disposable: deleting them all only costs one recomputation per filter set.
+Rows are disposable: deleting them all only costs one recomputation per filter set.
 """
 
 from __future__ import annotations
@@ -12,14 +11,14 @@ from sqlalchemy import Float, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from arena.extensions import db
-from arena.models import UTCDateTime, utcnow
+from arena.models.types import UTCDateTime, utcnow
 
 
 class LeaderboardCache(db.Model):
     """One computed leaderboard (all ratings, bootstrap included) for one filter set.
 
     ``version`` is the data signature it was computed from (see
-    ``arena.leaderboard.data_version``); a row whose version differs from the current one
+    ``arena.leaderboard.cache.data_version``); a row whose version differs from the current one
     is stale. ``computations`` counts how many times this filter set was computed.
     """
 

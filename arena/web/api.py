@@ -1,27 +1,21 @@
 """Downloads: the leaderboard (CSV, JSON) and the anonymised vote log (CSV, JSON Lines).
 
 Each answers with an ETag (and 304 to a matching If-None-Match), an exact Content-Type and
-an attachment Content-Disposition. Errors are JSON: ``{"error": ..., "message": ...}``.
+an attachment Content-Disposition. Errors are JSON (``arena.web.errors``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from flask import Blueprint, Response, jsonify, request, stream_with_context
-from werkzeug.exceptions import HTTPException
+from flask import Blueprint, Response, request, stream_with_context
 
-from arena import exports, leaderboard
+from arena import leaderboard
 from arena.extensions import db
-from arena.views.leaderboard import request_filters
+from arena.leaderboard import exports
+from arena.web.params import request_filters
 
 bp = Blueprint("api", __name__, url_prefix="/api")
-
-
-@bp.errorhandler(HTTPException)
-def _json_error(error: HTTPException) -> tuple[Response, int]:
-    code = error.code or 500
-    return jsonify(error=error.name, message=error.description), code
 
 
 def _download(body: str | Iterable[str], kind: str, fmt: str, tag: str) -> Response:

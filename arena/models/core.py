@@ -1,4 +1,4 @@
-"""ORM tables (SQLAlchemy 2.0 style) and the SQLite connection pragmas.
+"""The arena's own tables: models, prompts, answers, battles and the vote log.
 
 Data flows one way: prompts and models are registered, responses are generated per
 (prompt, model) ahead of time, battles pair two stored responses when served, and votes
@@ -7,11 +7,7 @@ are an append-only log from which every rating is recomputed.
 
 from __future__ import annotations
 
-import hashlib
-import re
-import sqlite3
-import unicodedata
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -19,64 +15,20 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
-    DateTime,
     Float,
     ForeignKey,
     Index,
     String,
     Text,
-    TypeDecorator,
-    event,
 )
-from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from arena.extensions import db
+from arena.models.types import UTCDateTime, utcnow
 
 OUTCOMES = ("a", "b", "tie", "both_bad")
 RESPONSE_STATUSES = ("ok", "failed", "excluded")
 PROMPT_SOURCES = ("bank", "import", "visitor")
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """A timezone-aware UTC datetime on every database (SQLite stores it naive)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given: use datetime.now(UTC)")
-        return value.astimezone(UTC).replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-_TOKEN_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
-
-
-def is_token_id(value: object) -> bool:
-    """Whether ``value`` can be a battle or visitor-request id (``secrets.token_urlsafe(16)``).
-
-    Checked before a lookup, so a malformed id from a URL or a form is a plain "not found",
-    never a database error (PostgreSQL refuses a string with a NUL byte outright).
-    """
-    return isinstance(value, str) and _TOKEN_ID.fullmatch(value) is not None
-
-
-def prompt_hash(text: str) -> str:
-    """Identity of a prompt: NFC-normalised, whitespace-collapsed, case-folded text."""
-    normal = " ".join(unicodedata.normalize("NFC", text).split()).casefold()
-    return hashlib.sha256(normal.encode("utf-8")).hexdigest()
 
 
 class Model(db.Model):
@@ -223,28 +175,3 @@ class Vote(db.Model):
             postgresql_where=db.text("excluded"),
         ),
     )
-
-
-@event.listens_for(Engine, "connect")
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    """WAL (readers never block the writer), enforced foreign keys, and waiting for locks."""
-    if not isinstance(dbapi_connection, sqlite3.Connection):
-        return
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
-
-
-# The leaderboard cache, shared by web workers and the background worker.
-from arena.models_leaderboard import LeaderboardCache  # noqa: E402, F401  (re-exported)
-
-# Pre-generation tables (runs, failures, the visitors' queue, the worker's heartbeat).
-from arena.models_pregen import (  # noqa: E402, F401  (re-exported)
-    GenerationFailure,
-    GenerationRun,
-    VisitorRequest,
-    WorkerHeartbeat,
-)

@@ -20,9 +20,9 @@ from typing import Any
 from sqlalchemy import case, or_, select, true
 from sqlalchemy.orm import aliased
 
-from arena.board import Board, sorted_rows
 from arena.extensions import db
-from arena.filters import Filters, filtered_votes
+from arena.leaderboard.board import Board, sorted_rows
+from arena.leaderboard.filters import Filters, filtered_votes
 from arena.models import Model, Prompt, Vote
 
 LEADERBOARD_FIELDS = (

@@ -2,10 +2,10 @@
 
 A web request reads the data signature (:func:`data_version`, a few index-only counts: about
 10 ms at a million votes) and the cached row of its filter set in the ``leaderboard_cache``
-table. It computes (``arena.board``, the bootstrap included) only when that row is missing or
-was computed from other data; then a lock (``arena.database.database_lock``: every machine
-on PostgreSQL) lets one process compute while the others wait and read its result. The table
-is shared by every gunicorn worker and by the background worker, whose job calls
+table. It computes (``arena.leaderboard.board``, the bootstrap included) only when that row
+is missing or was computed from other data; then a lock (``arena.database.database_lock``:
+every machine on PostgreSQL) lets one process compute while the others wait and read its
+result. The table is shared by every gunicorn worker and by the background worker, whose job calls
 :func:`refresh_cache` so page views rarely compute.
 
 Everything here opens its own connections, so it never commits or rolls back the caller's
@@ -27,10 +27,10 @@ from flask import current_app
 from sqlalchemy import Connection, delete, func, insert, select, true
 from sqlalchemy.exc import OperationalError
 
-from arena.board import PAYLOAD_FORMAT, Board, compute_board, sorted_rows
 from arena.database import database_lock
 from arena.extensions import db
-from arena.filters import FilterError, Filters, parse_filters
+from arena.leaderboard.board import PAYLOAD_FORMAT, Board, compute_board, sorted_rows
+from arena.leaderboard.filters import FilterError, Filters, parse_filters
 from arena.models import LeaderboardCache, Model, Response, Vote
 
 __all__ = [

@@ -23,11 +23,12 @@ from flask import (
 )
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from arena import admin, catalogue, prompts
-from arena.extensions import probe_backend
+from arena.backends.configured import probe_backend
+from arena.ops import admin
+from arena.ops.status import status_report
+from arena.play import catalogue, prompts
 from arena.pregen import LimitError
 from arena.pregen.clock import parse_duration
-from arena.pregen.status import status_report
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Connection, Float, and_, case, cast, func, select
 
-from arena.filters import Filters, filtered_votes
+from arena.leaderboard.filters import Filters, filtered_votes
 from arena.models import Model, Prompt, Response, Vote
 from arena.ratings import VoteLog, compute_leaderboard
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from flask import current_app
 from sqlalchemy.engine import make_url
 
 REQUIRED_TABLES = {"model", "prompt", "response", "battle", "vote", "alembic_version"}
@@ -27,6 +28,12 @@ class BackupReport:
     path: Path
     bytes: int
     votes: int
+
+
+def backup_dir() -> Path:
+    """Where backups go: ``BACKUP_DIR``, else ``<instance>/backups`` (needs an app context)."""
+    configured = current_app.config.get("BACKUP_DIR")
+    return Path(configured) if configured else Path(current_app.instance_path) / "backups"
 
 
 def sqlite_path(database_url: str) -> Path:

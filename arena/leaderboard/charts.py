@@ -1,5 +1,5 @@
-"""Plotly figures from a computed leaderboard (pure: a :class:`~arena.board.Board` in, figure
-JSON out; no Flask, no SQL).
+"""Plotly figures from a computed leaderboard (pure: a :class:`~arena.leaderboard.board.Board`
+in, figure JSON out; no Flask, no SQL).
 
 Figures use transparent backgrounds and no colours for text or grid, so ``static/charts.js``
 can give them the page's light or dark colours. :func:`embeddable_json` makes the JSON safe
@@ -13,7 +13,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from arena.board import Board, sorted_rows
+from arena.leaderboard.board import Board, sorted_rows
 
 #: Element id -> figure title, in page order.
 CHARTS = {

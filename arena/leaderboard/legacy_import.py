@@ -24,9 +24,9 @@ from typing import Any
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import aliased
 
-from arena.catalogue import display_name, quantization_from_tag, size_from_tag
 from arena.extensions import db
 from arena.models import Model, Vote
+from arena.play.catalogue import display_name, quantization_from_tag, size_from_tag
 
 SOURCE = "imported"
 _MAX_TAG = 200

@@ -14,9 +14,12 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from arena.backends import BackendError
+from arena.backends.configured import backend_specs, get_backend, probe_backends
 from arena.database import MIGRATIONS_DIR
-from arena.extensions import backend_specs, db, get_backend, probe_backends
+from arena.extensions import db
 from arena.models import Model, Prompt, Response, Vote
+from arena.ops.heartbeat import worker_status
+from arena.pregen.status import pool_report
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 
@@ -150,8 +153,6 @@ def _models() -> Iterator[Check]:
 
 
 def _pool() -> Iterator[Check]:
-    from arena.pregen.status import pool_report
-
     pool = pool_report(current_app.config)
     if not pool["pairs"]:
         yield Check(FAIL, "no battle can be served yet", "flask --app arena pregenerate")
@@ -167,8 +168,6 @@ def _pool() -> Iterator[Check]:
 
 
 def _worker() -> Iterator[Check]:
-    from arena.pregen.status import worker_status
-
     status = worker_status(current_app.config)
     if status["running"]:
         yield Check(

@@ -14,8 +14,8 @@ from sqlalchemy import CompoundSelect, bindparam, func, insert, literal, select,
 from sqlalchemy.exc import IntegrityError
 
 from arena.extensions import db
-from arena.matchmaking import choose_matchup, note_vote
 from arena.models import OUTCOMES, Battle, Model, Prompt, Response, Vote, is_token_id, utcnow
+from arena.play.matchmaking import choose_matchup, note_vote
 from arena.rendering import RENDER_VERSION, render_markdown
 
 

@@ -20,11 +20,10 @@ from flask import (
 )
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from arena import battles
-from arena.pregen import visitor
-from arena.pregen.status import worker_running
-from arena.prompts import PromptError
-from arena.views.battle import current_voter
+from arena.ops.heartbeat import worker_running
+from arena.play import battles, visitors
+from arena.play.prompts import PromptError
+from arena.web.session import current_voter
 
 bp = Blueprint("ask", __name__)
 
@@ -51,20 +50,20 @@ def submit() -> WerkzeugResponse | tuple[str, int]:
     voter = current_voter()
     text = request.form.get("prompt", "")
     try:
-        queued = visitor.submit(voter, text, current_app.config)
+        queued = visitors.submit(voter, text, current_app.config)
     except PromptError as error:
         return _form(f"Your prompt was not queued: {error}.", text, 400)
-    except visitor.AlreadyWaiting as waiting:
+    except visitors.AlreadyWaiting as waiting:
         return redirect(url_for("ask.wait", request_id=waiting.request_id, already=1), code=303)
-    except visitor.VisitorError as error:
+    except visitors.VisitorError as error:
         return _form(f"Your prompt was not queued: {error}.", text, error.status)
     return redirect(url_for("ask.wait", request_id=queued.id), code=303)
 
 
-def _own_request(request_id: str) -> visitor.VisitorRequest:
+def _own_request(request_id: str) -> visitors.VisitorRequest:
     try:
-        return visitor.get_request(request_id, current_voter())
-    except visitor.VisitorError as error:
+        return visitors.get_request(request_id, current_voter())
+    except visitors.VisitorError as error:
         abort(error.status, description=str(error))
 
 
@@ -76,14 +75,14 @@ def wait(request_id: str) -> WerkzeugResponse | str:
         if queued.battle_id is None:
             battle = battles.serve_battle(queued.voter, prompt_id=queued.prompt_id)
             if battle is not None:
-                visitor.attach_battle(queued, battle.id)
+                visitors.attach_battle(queued, battle.id)
         if queued.battle_id is not None:
             return redirect(url_for("battle.show", battle_id=queued.battle_id), code=303)
-    status = visitor.queue_status(queued)
+    status = visitors.queue_status(queued)
     return render_template(
         "ask_wait.html",
         status=status,
-        no_battle=queued.status == "done" and visitor.battle_overdue(queued),
+        no_battle=queued.status == "done" and visitors.battle_overdue(queued),
         prompt_html=queued.prompt.html if queued.prompt else "",
         worker=worker_running(current_app.config),
         refresh=int(current_app.config["VISITOR_REFRESH_SECONDS"]),
@@ -94,7 +93,7 @@ def wait(request_id: str) -> WerkzeugResponse | str:
 @bp.get("/ask/<request_id>.json")
 def wait_json(request_id: str) -> Response:
     queued = _own_request(request_id)
-    data = visitor.queue_status(queued).to_json()
+    data = visitors.queue_status(queued).to_json()
     data["worker_running"] = worker_running(current_app.config)
     data["url"] = url_for("ask.wait", request_id=queued.id)
     response = jsonify(data)

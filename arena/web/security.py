@@ -8,8 +8,7 @@ styles cannot run code, scripts stay strict.
 
 from __future__ import annotations
 
-from flask import Flask, Response, render_template
-from flask_wtf.csrf import CSRFError
+from flask import Flask, Response
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from arena.extensions import csrf
@@ -43,8 +42,7 @@ SECURITY_HEADERS = {
 def init_app(app: Flask) -> None:
     # Every POST form carries a token tied to the visitor's signed session (Flask-WTF).
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # the session's lifetime bounds it
-    csrf.init_app(app)
-    app.register_error_handler(CSRFError, _csrf_error)
+    csrf.init_app(app)  # a refused token is a 400 page (arena.web.errors)
     hops = int(app.config.get("PROXY_HOPS") or 0)
     if hops > 0:
         # Trust X-Forwarded-* only from the configured number of proxies in front of us.
@@ -61,11 +59,3 @@ def init_app(app: Flask) -> None:
                 "Strict-Transport-Security", f"max-age={int(app.config['HSTS_SECONDS'])}"
             )
         return response
-
-
-def _csrf_error(error: CSRFError) -> tuple[str, int]:
-    message = (
-        "This form could not be accepted: it has expired or was not sent from this site "
-        f"({error.description.rstrip('.')}). Reload the page and try again."
-    )
-    return render_template("error.html", code=400, name="Bad Request", message=message), 400

@@ -1,0 +1,52 @@
+"""All tables, SQLAlchemy 2.0 style (``Mapped``/``mapped_column``).
+
+``core`` holds the product's own data (Model, Prompt, Response, Battle, Vote); ``pregen`` the
+batch runs, their failures, the visitors' queue and the worker's heartbeat; ``leaderboard``
+the cache of computed leaderboards; ``types`` the UTC column type and id helpers. Import the
+tables from here: ``from arena.models import Vote``.
+"""
+
+from arena.models.core import (
+    OUTCOMES,
+    PROMPT_SOURCES,
+    RESPONSE_STATUSES,
+    Battle,
+    Model,
+    Prompt,
+    Response,
+    Vote,
+)
+from arena.models.leaderboard import LeaderboardCache
+from arena.models.pregen import (
+    RUN_STATUSES,
+    RUN_TRIGGERS,
+    VISITOR_STATUSES,
+    GenerationFailure,
+    GenerationRun,
+    VisitorRequest,
+    WorkerHeartbeat,
+)
+from arena.models.types import UTCDateTime, is_token_id, prompt_hash, utcnow
+
+__all__ = [
+    "OUTCOMES",
+    "PROMPT_SOURCES",
+    "RESPONSE_STATUSES",
+    "RUN_STATUSES",
+    "RUN_TRIGGERS",
+    "VISITOR_STATUSES",
+    "Battle",
+    "GenerationFailure",
+    "GenerationRun",
+    "LeaderboardCache",
+    "Model",
+    "Prompt",
+    "Response",
+    "UTCDateTime",
+    "VisitorRequest",
+    "Vote",
+    "WorkerHeartbeat",
+    "is_token_id",
+    "prompt_hash",
+    "utcnow",
+]
