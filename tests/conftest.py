@@ -1,7 +1,7 @@
 """Shared pytest fixtures: the fake Ollama server, the app, its client and CLI runner.
 
 With ``ARENA_TEST_DATABASE_URL`` set to a PostgreSQL URL, every test runs on a fresh
-PostgreSQL database of its own instead of SQLite (see ``tests/databases.py``).
+PostgreSQL database of its own instead of SQLite (see ``tests/support/databases.py``).
 """
 
 from __future__ import annotations
@@ -13,39 +13,10 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
-from arena import create_app
 from arena.extensions import db
-from arena.ops.setup import ensure_database
-from tests import databases
-from tests.fake_ollama import FakeOllama, fake_ollama  # noqa: F401  (re-exported fixture)
-
-
-def make_app(instance: Path, ollama_url: str, **overrides: object) -> Flask:
-    """The app on this instance folder, on the session's database (SQLite or PostgreSQL)."""
-    database = databases.database_url(instance)
-    config = {
-        "TESTING": True,
-        "INSTANCE_PATH": str(instance),
-        "OLLAMA_URL": ollama_url,
-        "OLLAMA_RETRIES": 1,
-        "OLLAMA_BACKOFF": 0.01,
-        "GEN_RETRY_BACKOFF": 0.01,
-        "OLLAMA_READ_TIMEOUT": 10.0,
-        "MATCHMAKING_CACHE_SECONDS": 0,
-        "MIN_READ_SECONDS": 0,  # tests vote at once; the rule has its own tests
-        "WTF_CSRF_ENABLED": False,  # posted directly; tests/test_csrf.py checks the tokens
-        **({"DATABASE_URL": database} if database else {}),
-        **overrides,
-    }
-    app = create_app(config)
-    ensure_database(app)
-    return app
-
-
-#: Marks a test that checks SQLite itself; it is skipped when the suite runs on PostgreSQL.
-sqlite_only = pytest.mark.skipif(
-    databases.on_postgres(), reason="checks SQLite itself; the suite runs on PostgreSQL"
-)
+from tests.support import databases
+from tests.support.app import make_app
+from tests.support.fake_ollama import FakeOllama, fake_ollama  # noqa: F401  (re-exported fixture)
 
 
 @pytest.fixture(autouse=True)

@@ -7,17 +7,16 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
-from tests.fake_ollama import FakeOllama, model_key, parse_go_duration
+from arena import PROJECT_ROOT
+from tests.support.fake_ollama import FakeOllama, model_key, parse_go_duration
 
 MODEL = "llama3.2:1b"
 USER = [{"role": "user", "content": "Why is the sky blue?"}]
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def post(fake: FakeOllama, path: str, body: Any = None, **kwargs: Any) -> requests.Response:
@@ -508,8 +507,8 @@ def test_parse_go_duration(text: str, seconds: float) -> None:
 
 def test_command_line() -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.fake_ollama", "--port", "0", "--models", "a:1b,b:3b"],
-        cwd=ROOT,
+        [sys.executable, "-m", "tests.support.fake_ollama", "--port", "0", "--models", "a:1b,b:3b"],
+        cwd=PROJECT_ROOT,
         stdout=subprocess.PIPE,
         text=True,
     )

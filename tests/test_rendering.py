@@ -8,23 +8,7 @@ from html import unescape
 import pytest
 
 from arena.rendering import render_markdown
-from tests.html_checks import executable_parts, start_tags
-
-XSS_PAYLOADS = [
-    "<script>alert(1)</script>",
-    '<img src=x onerror="alert(1)">',
-    '<a href="javascript:alert(1)">click</a>',
-    "[click](javascript:alert(1))",
-    "[click](JAVASCRIPT:alert(1))",
-    "[click](  javascript:alert(1))",
-    "[x](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==)",
-    "![x](javascript:alert(1))",
-    '<svg onload="alert(1)"></svg>',
-    '<iframe src="https://example.org"></iframe>',
-    '<div style="background:url(javascript:alert(1))">x</div>',
-    "[x](vbscript:msgbox(1))",
-    '<a href="https://ok.example" onclick="alert(1)">x</a>',
-]
+from tests.support.html_checks import XSS_PAYLOADS, executable_parts, start_tags
 
 
 @pytest.mark.parametrize("payload", XSS_PAYLOADS)

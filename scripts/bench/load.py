@@ -23,9 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from arena import create_app
 from arena.extensions import db
 from arena.ops.setup import ensure_database
-from tests.fake_ollama import FakeOllama
-from tests.live_server import gunicorn
-from tests.load_client import Tally, vote_loop
+from tests.support.fake_ollama import FakeOllama
+from tests.support.live_server import gunicorn
+from tests.support.load_client import Tally, vote_loop
 
 MODELS = ("tiny:1b", "small:2b", "mid:3b", "big:4b", "huge:7b", "giant:8b")
 

@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[2]
 #: with the runner's for the interpreter lock. It obeys one-word commands on stdin.
 SERVER = """
 import sys
-from tests.fake_ollama import FakeOllama
+from tests.support.fake_ollama import FakeOllama
 tags, words = sys.argv[1].split(","), int(sys.argv[2])
 fake = FakeOllama(models=[], token_delay=float(sys.argv[3]), load_delay=float(sys.argv[4]))
 for tag in tags:

@@ -25,8 +25,8 @@ from arena.extensions import db
 from arena.ops.heartbeat import beat
 from arena.pregen import visitor
 from arena.pregen.generate import AnswerMaker, MeteredBackend
-from tests.conftest import make_app
-from tests.fake_ollama import FakeOllama
+from tests.support.app import make_app
+from tests.support.fake_ollama import FakeOllama
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 

@@ -1,0 +1,59 @@
+"""Faults around the web: a full disk, Ollama down while serving; nothing stored is lost."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+from sqlalchemy import event, func, select
+
+from arena.extensions import db
+from arena.models import Vote
+from tests.support.app import sqlite_only
+from tests.support.battles import battle_id_of, neutral_pool
+from tests.support.fake_ollama import FakeOllama
+
+
+def _fill_the_disk(app: Flask) -> None:
+    """Every new connection may not grow the file: SQLite answers SQLITE_FULL, as on a full disk."""
+    with app.app_context():
+        engine = db.engine
+        pages = db.session.connection().exec_driver_sql("PRAGMA page_count").scalar()
+        db.session.remove()
+
+        @event.listens_for(engine, "connect")
+        def _cap(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.execute(f"PRAGMA max_page_count={pages}")
+
+        engine.dispose()
+
+
+@sqlite_only
+def test_a_full_disk_gives_a_clear_503_and_keeps_stored_votes(
+    app: Flask, client: FlaskClient, runner: FlaskCliRunner, fake_ollama: FakeOllama
+) -> None:
+    neutral_pool(runner, fake_ollama, prompts=3)
+    first = battle_id_of(client.get("/").get_data(as_text=True))
+    assert client.post("/vote", data={"battle_id": first, "outcome": "a"}).status_code == 303
+
+    _fill_the_disk(app)
+    # Filling the last free pages may take a few writes; then every write is refused cleanly.
+    statuses = []
+    for _ in range(200):
+        page = client.get("/")
+        statuses.append(page.status_code)
+        if page.status_code == 503:
+            break
+    assert statuses[-1] == 503, statuses
+    html = page.get_data(as_text=True)
+    assert "disk is full" in html
+    assert "Traceback" not in html
+    assert page.headers["Retry-After"] == "60"
+    assert client.get("/leaderboard").status_code == 200  # reading still works
+
+    with app.app_context():
+        votes = db.session.scalars(select(Vote)).all()
+        assert [v.battle_id for v in votes] == [first]
+        assert db.session.connection().exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
+        assert db.session.scalar(select(func.count(Vote.id))) == 1
