@@ -12,6 +12,7 @@ from arena.leaderboard.board import Board, sorted_rows
 from arena.leaderboard.cache import (
     cache_entries,
     cache_key,
+    current_version,
     data_version,
     get_board,
     invalidate,
@@ -22,6 +23,7 @@ __all__ = [
     "Board",
     "cache_entries",
     "cache_key",
+    "current_version",
     "data_version",
     "get_board",
     "invalidate",

@@ -77,6 +77,12 @@ def data_version(conn: Connection) -> str:
     return hashlib.sha256(signature.encode()).hexdigest()[:32]
 
 
+def current_version() -> str:
+    """:func:`data_version` of the database now, on a connection of its own."""
+    with db.engine.connect() as conn:
+        return data_version(conn)
+
+
 def _settings() -> tuple[int, str | None]:
     config = current_app.config
     return int(config["LEADERBOARD_BOOTSTRAP_ROUNDS"]), config.get("LEADERBOARD_BT_ANCHOR") or None

@@ -11,7 +11,6 @@ from collections.abc import Iterable
 from flask import Blueprint, Response, request, stream_with_context
 
 from arena import leaderboard
-from arena.extensions import db
 from arena.leaderboard import exports
 from arena.web.params import request_filters
 
@@ -58,9 +57,7 @@ def leaderboard_csv() -> Response:
 
 def _votes(fmt: str) -> Response:
     filters, _ = request_filters(allow_sort=False)
-    with db.engine.connect() as conn:
-        version = leaderboard.data_version(conn)
-    tag = exports.etag("votes", fmt, filters, version)
+    tag = exports.etag("votes", fmt, filters, leaderboard.current_version())
     not_modified = _not_modified(tag)
     if not_modified is not None:
         return not_modified
