@@ -3,7 +3,7 @@
 A JSON route is one under ``/api/``, one whose path ends in ``.json`` or ``.jsonl``, or a
 request whose ``Accept`` header prefers JSON to HTML; its errors are
 ``{"error": "Not Found", "message": "...", "status": 404}``. Headers an error carries (``Allow``
-on a 405, ``Retry-After`` on a 429) are kept.
+on a 405, ``Retry-After`` on a 429) are kept, and ``Retry-After`` is sent on 429 and 503 only.
 
 When the database itself fails the answer is a clear 503, never a traceback: the failed
 transaction is rolled back, so nothing half-written is ever kept; votes and answers already
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Response, g, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, ServiceUnavailable
@@ -79,11 +79,28 @@ def _http_error(error: HTTPException) -> Response:
 def _database_error(error: OperationalError) -> Response:
     db.session.rollback()
     log.error("database error: %s", error.orig)
+    g.arena_retry_after = str(RETRY_AFTER_SECONDS)
     unavailable = ServiceUnavailable()
-    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
-    return error_response(503, unavailable.name, describe_database_error(error), headers)
+    return error_response(503, unavailable.name, describe_database_error(error), {})
+
+
+def _retry_after(response: Response) -> Response:
+    """``Retry-After`` only where it means something: a 429, or a 503 with our own delay.
+
+    Flask-Limiter writes its window's reset as ``Retry-After`` on every response of a limited
+    view, a 200 too; this hook runs after it (see :func:`init_app`).
+    """
+    ours = g.pop("arena_retry_after", None)
+    if ours is not None:
+        response.headers["Retry-After"] = ours
+    elif response.status_code != 429:
+        response.headers.pop("Retry-After", None)
+    return response
 
 
 def init_app(app: Flask) -> None:
+    """Call before the rate limiter's ``init_app``: Flask runs ``after_request`` hooks in the
+    reverse order of registration, so :func:`_retry_after` then sees the limiter's headers."""
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(OperationalError, _database_error)
+    app.after_request(_retry_after)
