@@ -62,7 +62,8 @@ def _objective(theta: np.ndarray, wins: np.ndarray, ridge: float) -> np.ndarray:
     diff = theta[:, :, None] - theta[:, None, :]
     loglik = -(wins * np.logaddexp(0.0, -diff)).sum(axis=(1, 2))
     total = theta.sum(axis=1)
-    return loglik - 0.5 * ridge * (theta**2).sum(axis=1) - 0.5 * _GAUGE * total**2
+    objective: np.ndarray = loglik - 0.5 * ridge * (theta**2).sum(axis=1) - 0.5 * _GAUGE * total**2
+    return objective
 
 
 def fit_bt(
@@ -117,7 +118,8 @@ def fit_bt(
         moved = np.abs(scale[:, None] * step).max(axis=1)
         active = active[moved > tol]
     theta -= theta.mean(axis=1, keepdims=True)
-    return theta[0] if single else theta
+    fitted: np.ndarray = theta[0] if single else theta
+    return fitted
 
 
 def _to_elo(theta: np.ndarray, played: np.ndarray, anchor_idx: int | None) -> np.ndarray:
@@ -126,7 +128,7 @@ def _to_elo(theta: np.ndarray, played: np.ndarray, anchor_idx: int | None) -> np
         return np.full(theta.shape, np.nan)
     elo = ELO_PER_NAT * theta
     ref = elo[..., anchor_idx] if anchor_idx is not None else elo[..., played].mean(axis=-1)
-    out = 1000.0 + elo - np.asarray(ref)[..., None]
+    out: np.ndarray = 1000.0 + elo - np.asarray(ref)[..., None]
     out[..., ~played] = np.nan
     return out
 
@@ -140,7 +142,8 @@ def confidence_rank(lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
     lo = np.where(np.isnan(lower), -np.inf, lower)
     up = np.where(np.isnan(upper), -np.inf, upper)
     above = (lo[None, :] > up[:, None]) & np.isfinite(lo)[None, :]
-    return 1 + above.sum(axis=1).astype(np.int64)
+    rank: np.ndarray = 1 + above.sum(axis=1).astype(np.int64)
+    return rank
 
 
 def _anchor_index(models: tuple[str, ...], played: np.ndarray, anchor: str | None) -> int | None:
@@ -171,10 +174,19 @@ def _result(
             lower, upper = np.percentile(boot, [2.5, 97.5], axis=0)
         rank = confidence_rank(lower, upper)
         rounds = len(boot)
-    arrays = [rating, lower.copy(), upper.copy(), rank]
-    for arr in arrays:
+    lower, upper = lower.copy(), upper.copy()
+    for arr in (rating, lower, upper, rank):
         arr.flags.writeable = False
-    return BTResult(tuple(models), *arrays, rounds=rounds, seed=seed, anchor=anchor)
+    return BTResult(
+        tuple(models),
+        rating=rating,
+        lower=lower,
+        upper=upper,
+        rank=rank,
+        rounds=rounds,
+        seed=seed,
+        anchor=anchor,
+    )
 
 
 def bt_from_counts(

@@ -202,4 +202,7 @@ def win_matrix(counts: np.ndarray) -> np.ndarray:
     counts = np.asarray(counts, dtype=np.float64)
     a_won, b_won = counts[..., A_WINS, :, :], counts[..., B_WINS, :, :]
     drawn = counts[..., TIE, :, :] + counts[..., BOTH_BAD, :, :]
-    return a_won + np.swapaxes(b_won, -1, -2) + 0.5 * (drawn + np.swapaxes(drawn, -1, -2))
+    wins: np.ndarray = (
+        a_won + np.swapaxes(b_won, -1, -2) + 0.5 * (drawn + np.swapaxes(drawn, -1, -2))
+    )
+    return wins
