@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from arena.extensions import db
+from arena.extensions import DbModel, db
 from arena.models.types import UTCDateTime, utcnow
 
 OUTCOMES = ("a", "b", "tie", "both_bad")
@@ -31,7 +31,7 @@ RESPONSE_STATUSES = ("ok", "failed", "excluded")
 PROMPT_SOURCES = ("bank", "import", "visitor")
 
 
-class Model(db.Model):
+class Model(DbModel):
     id: Mapped[int] = mapped_column(primary_key=True)
     tag: Mapped[str] = mapped_column(String(200), unique=True)
     backend: Mapped[str] = mapped_column(String(40), default="ollama")
@@ -49,7 +49,7 @@ class Model(db.Model):
         return f"<Model {self.tag}>"
 
 
-class Prompt(db.Model):
+class Prompt(DbModel):
     id: Mapped[int] = mapped_column(primary_key=True)
     text: Mapped[str] = mapped_column(Text)
     text_hash: Mapped[str] = mapped_column(String(64), unique=True)
@@ -67,7 +67,7 @@ class Prompt(db.Model):
         return f"<Prompt {self.id} {self.category}>"
 
 
-class Response(db.Model):
+class Response(DbModel):
     """One complete answer of one model to one prompt; written only once it is whole."""
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -117,7 +117,7 @@ class Response(db.Model):
         return self.total_duration / 1e9 if self.total_duration else None
 
 
-class Battle(db.Model):
+class Battle(DbModel):
     """Two stored answers to one prompt, shown to one voter; created when served."""
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -135,7 +135,7 @@ class Battle(db.Model):
     __table_args__ = (Index("ix_battle_voter_served", "voter", "served_at"),)
 
 
-class Vote(db.Model):
+class Vote(DbModel):
     """One voter's verdict on one battle. The append-only log behind every rating.
 
     The two models and the prompt are copied from the battle so that ratings read one

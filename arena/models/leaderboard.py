@@ -10,11 +10,11 @@ from datetime import datetime
 from sqlalchemy import Float, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from arena.extensions import db
+from arena.extensions import DbModel
 from arena.models.types import UTCDateTime, utcnow
 
 
-class LeaderboardCache(db.Model):
+class LeaderboardCache(DbModel):
     """One computed leaderboard (all ratings, bootstrap included) for one filter set.
 
     ``version`` is the data signature it was computed from (see

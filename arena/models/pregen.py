@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from arena.extensions import db
+from arena.extensions import DbModel
 from arena.models.types import UTCDateTime, utcnow
 
 if TYPE_CHECKING:
@@ -22,7 +22,7 @@ RUN_STATUSES = ("running", "finished", "stopped", "interrupted", "failed")
 VISITOR_STATUSES = ("queued", "running", "done", "failed")
 
 
-class GenerationRun(db.Model):
+class GenerationRun(DbModel):
     """One batch run (CLI, cron or worker), its plan and, once over, its summary."""
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -49,7 +49,7 @@ class GenerationRun(db.Model):
     )
 
 
-class GenerationFailure(db.Model):
+class GenerationFailure(DbModel):
     """An answer that could not be generated (after retries), with the reason."""
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -68,7 +68,7 @@ class GenerationFailure(db.Model):
     )
 
 
-class VisitorRequest(db.Model):
+class VisitorRequest(DbModel):
     """A visitor's own prompt, waiting for the worker to answer it with two models."""
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -94,7 +94,7 @@ class VisitorRequest(db.Model):
     )
 
 
-class WorkerHeartbeat(db.Model):
+class WorkerHeartbeat(DbModel):
     """The worker's last sign of life; the web pages call it running while this is fresh."""
 
     name: Mapped[str] = mapped_column(String(40), primary_key=True)
