@@ -379,6 +379,20 @@ def test_fail_next_plain_text(fake_ollama: FakeOllama) -> None:
     assert (response.status_code, response.text) == (502, "<h1>Bad Gateway</h1>")
 
 
+def test_fail_next_with_headers(fake_ollama: FakeOllama) -> None:
+    fake_ollama.fail_next(503, headers={"Retry-After": "1"})
+    fake_ollama.fail_next(429, "slow down", path="/api/tags", headers={"Retry-After": "7"})
+    fake_ollama.fail_next(502, "<h1>Bad Gateway</h1>", json_body=False, headers={"X-Proxy": "y"})
+    response = chat(fake_ollama)
+    assert error_of(response)[0] == 503 and response.headers["Retry-After"] == "1"
+    response = requests.get(fake_ollama.url + "/api/tags", timeout=5)
+    assert error_of(response) == (429, "slow down") and response.headers["Retry-After"] == "7"
+    response = chat(fake_ollama)
+    assert (response.status_code, response.headers["X-Proxy"]) == (502, "y")
+    response = chat(fake_ollama)
+    assert response.status_code == 200 and "Retry-After" not in response.headers
+
+
 def test_fail_mid_stream(fake_ollama: FakeOllama) -> None:
     fake_ollama.fail_mid_stream(3, "runner died")
     chunks = ndjson(chat(fake_ollama))

@@ -234,6 +234,7 @@ class _Fault:
     after_chunks: int | None = None
     seconds: float = 0.0
     abrupt: bool = False
+    headers: dict[str, str] | None = None
 
     def matches(self, path: str, key: str | None, generating: bool) -> bool:
         wanted_path = path == self.path if self.path else path in GENERATION_PATHS
@@ -410,11 +411,13 @@ class FakeOllama:
         *,
         path: str | None = None,
         json_body: bool = True,
+        headers: dict[str, str] | None = None,
     ) -> None:
-        """Answer ``status`` with ``{"error": error_message}`` (plain text if not json_body)."""
-        self._queue(
-            _Fault("status", times, model, path, status, error_message, json_body=json_body)
-        )
+        """Answer ``status`` with ``{"error": error_message}`` (plain text if not json_body),
+        adding ``headers`` to the reply (e.g. ``{"Retry-After": "1"}``)."""
+        fault = _Fault("status", times, model, path, status, error_message, json_body=json_body)
+        fault.headers = dict(headers or {})
+        self._queue(fault)
 
     def fail_mid_stream(
         self,
@@ -705,9 +708,11 @@ class _Handler(BaseHTTPRequestHandler):
             return False
         if fault.kind == "status":
             if fault.json_body:
-                self._send_json(fault.status, {"error": fault.message}, outcome="error")
+                error = {"error": fault.message}
+                self._send_json(fault.status, error, outcome="error", headers=fault.headers)
             else:
-                self._send(fault.status, fault.message.encode(), "text/html", outcome="error")
+                body = fault.message.encode()
+                self._send(fault.status, body, "text/html", outcome="error", headers=fault.headers)
             return True
         if fault.kind == "garbage":
             page = b"<html><body><h1>It works!</h1><p>This is not Ollama.</p></body></html>\n"
@@ -715,21 +720,39 @@ class _Handler(BaseHTTPRequestHandler):
             return True
         return False
 
-    def _send(self, status: int, body: bytes, content_type: str, *, outcome: str = "ok") -> None:
+    def _send(
+        self,
+        status: int,
+        body: bytes,
+        content_type: str,
+        *,
+        outcome: str = "ok",
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         self._record.status, self._record.outcome = status, outcome
         try:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(body)
         except OSError as exc:
             raise _ClientGone from exc
 
-    def _send_json(self, status: int, obj: Any, *, outcome: str = "ok") -> None:
+    def _send_json(
+        self,
+        status: int,
+        obj: Any,
+        *,
+        outcome: str = "ok",
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         body = json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
-        self._send(status, body, "application/json; charset=utf-8", outcome=outcome)
+        content_type = "application/json; charset=utf-8"
+        self._send(status, body, content_type, outcome=outcome, headers=headers)
 
     def _start_stream(self) -> None:
         self._record.status, self._record.outcome = 200, "ok"

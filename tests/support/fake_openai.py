@@ -75,12 +75,19 @@ class _Fault:
     abrupt: bool = False
     html: bool = True
     top_level: bool = False
+    headers: dict[str, str] | None = None
 
 
 class _HTTPError(Exception):
-    def __init__(self, status: int, message: str, error_type: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        error_type: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
-        self.status, self.message = status, message
+        self.status, self.message, self.headers = status, message, headers
         self.error_type = error_type or ERROR_TYPES.get(status, "api_error")
 
 
@@ -187,9 +194,13 @@ class FakeOpenAI:
         times: int = 1,
         path: str = CHAT,
         json_body: bool = True,
+        headers: dict[str, str] | None = None,
     ) -> None:
-        """Answer ``status`` with an OpenAI error body (plain text if not ``json_body``)."""
-        self._queue(_Fault("status", times, path, status, message, error_type, json_body))
+        """Answer ``status`` with an OpenAI error body (plain text if not ``json_body``),
+        adding ``headers`` to the reply (e.g. ``{"Retry-After": "1"}``)."""
+        fault = _Fault("status", times, path, status, message, error_type, json_body)
+        fault.headers = dict(headers or {})
+        self._queue(fault)
 
     def cut_next(self, after_chunks: int = 0, *, abrupt: bool = False, times: int = 1) -> None:
         """End the stream after ``after_chunks`` word chunks without ``[DONE]``; ``abrupt``
@@ -336,7 +347,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(404, b"404 page not found", "text/plain", "error")
         except _HTTPError as exc:
             error = {"message": exc.message, "type": exc.error_type, "param": None, "code": None}
-            self._send_json(exc.status, {"error": error}, "error")
+            self._send_json(exc.status, {"error": error}, "error", exc.headers)
         except OSError:
             self._record.outcome = "dropped"
             self.close_connection = True
@@ -347,9 +358,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.fake._sleep(fault.seconds)
         elif fault.kind == "status":
             if not fault.json_body:
-                self._send(fault.status, fault.message.encode(), "text/html", "error")
+                body = fault.message.encode()
+                self._send(fault.status, body, "text/html", "error", fault.headers)
                 return True
-            raise _HTTPError(fault.status, fault.message, fault.error_type)
+            raise _HTTPError(fault.status, fault.message, fault.error_type, fault.headers)
         elif fault.kind == "garbage" and fault.html:
             page = b"<html><body><h1>It works!</h1><p>Not an API.</p></body></html>\n"
             self._send(200, page, "text/html; charset=utf-8", "garbage")
@@ -471,17 +483,32 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
         self.wfile.flush()
 
-    def _send(self, status: int, body: bytes, content_type: str, outcome: str = "ok") -> None:
+    def _send(
+        self,
+        status: int,
+        body: bytes,
+        content_type: str,
+        outcome: str = "ok",
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         self._record.status, self._record.outcome = status, outcome
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(body)
 
-    def _send_json(self, status: int, obj: Any, outcome: str = "ok") -> None:
+    def _send_json(
+        self,
+        status: int,
+        obj: Any,
+        outcome: str = "ok",
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         body = json.dumps(obj, separators=(",", ":")).encode()
-        self._send(status, body, "application/json", outcome)
+        self._send(status, body, "application/json", outcome, headers)
 
 
 @pytest.fixture
