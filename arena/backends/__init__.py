@@ -11,8 +11,10 @@ from arena.backends.base import (
     ChatResult,
     GenerationOptions,
     MalformedReply,
+    MissingModelAdvice,
     ModelNotFound,
     StreamError,
+    missing_model_hint,
 )
 from arena.backends.ollama import OllamaClient, normalize_keep_alive, parse_ollama_host
 
@@ -27,9 +29,11 @@ __all__ = [
     "ChatResult",
     "GenerationOptions",
     "MalformedReply",
+    "MissingModelAdvice",
     "ModelNotFound",
     "OllamaClient",
     "StreamError",
+    "missing_model_hint",
     "normalize_keep_alive",
     "parse_ollama_host",
 ]

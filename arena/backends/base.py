@@ -20,9 +20,16 @@ __all__ = [
     "ChatResult",
     "GenerationOptions",
     "MalformedReply",
+    "MissingModelAdvice",
     "ModelNotFound",
     "StreamError",
+    "missing_model_hint",
 ]
+
+DEFAULT_MISSING_MODEL_HINT = (
+    "load it on the backend, or run `flask --app arena models sync` to update the catalogue"
+)
+GENERIC_OBTAIN_HINT = "load it on the backend first"
 
 
 @dataclass(frozen=True)
@@ -102,19 +109,21 @@ class BackendTimeout(BackendError):
 
 
 class ModelNotFound(BackendError):
-    """The backend does not have the requested model."""
+    """The backend does not have the requested model.
 
-    def __init__(self, model: str, url: str | None = None) -> None:
+    ``url`` says where it was looked for (None when the backend has no URL); ``hint`` is the
+    backend's advice on getting the model (see :func:`missing_model_hint`).
+    """
+
+    def __init__(self, model: str, url: str | None = None, hint: str = "") -> None:
         self.model = model
         self.url = url
+        self.hint = hint or DEFAULT_MISSING_MODEL_HINT
         where = f" on {url}" if url else ""
-        super().__init__(
-            f"model {model!r} not found{where}: pull it with `ollama pull {model}` "
-            "or run `flask --app arena models sync`"
-        )
+        super().__init__(f"model {model!r} not found{where}: {self.hint}")
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.model, self.url))
+        return (type(self), (self.model, self.url, self.hint))
 
 
 class BackendBusy(BackendError):
@@ -174,3 +183,20 @@ class Backend(Protocol):
     def unload(self, model: str) -> None:
         """Free the model's memory now."""
         ...
+
+
+@runtime_checkable
+class MissingModelAdvice(Protocol):
+    """A backend that can say how an operator gets a model it does not have."""
+
+    def missing_model_hint(self, tag: str) -> str:
+        """How to make ``tag`` available, e.g. "pull it with `ollama pull llama3.2:1b`"."""
+        ...
+
+
+def missing_model_hint(backend: object, tag: str) -> str:
+    """``backend``'s advice on getting ``tag``, or a generic one when it has none (a wrapper
+    such as a router or a meter)."""
+    if isinstance(backend, MissingModelAdvice):
+        return backend.missing_model_hint(tag)
+    return GENERIC_OBTAIN_HINT

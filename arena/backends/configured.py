@@ -34,7 +34,7 @@ def backend_specs() -> list[BackendSpec]:
 def get_backend(name: str = "ollama") -> Backend:
     """The client of the backend called ``name`` in ``BACKENDS``; raises UnknownBackend (a
     BackendError) for a name not configured."""
-    clients = current_app.extensions.setdefault("arena_backends", {})
+    clients: dict[str, Backend] = current_app.extensions.setdefault("arena_backends", {})
     client = clients.get(name)
     if client is not None:
         return client

@@ -24,6 +24,7 @@ model is used, and raises :class:`BackendError` saying how to install it.
 
 from __future__ import annotations
 
+import importlib
 import re
 import secrets
 import threading
@@ -46,7 +47,6 @@ from arena.backends.packaged import EmbeddedModelSpec, gguf_file, packaged_model
 __all__ = [
     "EmbeddedBackend",
     "EmbeddedModelSpec",
-    "ModelNotRegistered",
     "gguf_file",
     "keep_alive_seconds",
     "packaged_models",
@@ -64,7 +64,7 @@ _PART = re.compile(r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
 def _xllamacpp() -> ModuleType:
     """Import xllamacpp, or say how to install it."""
     try:
-        import xllamacpp
+        xllamacpp = importlib.import_module("xllamacpp")
     except ImportError as exc:
         raise BackendError(
             f"the embedded backend needs the optional package xllamacpp ({exc}): {INSTALL_HINT}"
@@ -91,17 +91,6 @@ def keep_alive_seconds(value: float | str | None) -> float | None:
         raise ValueError(f"invalid keep_alive {value!r}: use seconds (300, -1) or '5m', '-1m'")
     seconds = sum(float(n) * _UNITS[unit] for n, unit in _PART.findall(match.group(2)))
     return -seconds if match.group(1) == "-" else seconds
-
-
-class ModelNotRegistered(ModelNotFound):
-    """:class:`ModelNotFound` with advice that fits the embedded backend."""
-
-    def __init__(self, model: str, url: str | None = None) -> None:
-        super().__init__(model, url)
-        self.args = (
-            f"model {model!r} is not one of the embedded backend's GGUF models ({url}): "
-            "install the packaged ones with `scripts/install-local.sh`, or register the file",
-        )
 
 
 class _Collector:
@@ -266,6 +255,13 @@ class EmbeddedBackend:
             if self._loaded == model:
                 self._drop()
 
+    def missing_model_hint(self, tag: str) -> str:
+        """How an operator makes ``tag`` one of this backend's models."""
+        return (
+            "install the packaged models with `scripts/install-local.sh`, or register the "
+            f"GGUF file of {tag!r} (`files` of the embedded entry in BACKENDS)"
+        )
+
     def close(self) -> None:
         """Unload whatever is loaded and stop the idle timer."""
         with self._lock:
@@ -277,8 +273,9 @@ class EmbeddedBackend:
     def _spec(self, model: str) -> EmbeddedModelSpec:
         spec = self._specs.get(model)
         if spec is None:
-            known = ", ".join(sorted(self._specs)) or "none installed"
-            raise ModelNotRegistered(model, f"known: {known}")
+            known = ", ".join(sorted(self._specs)) or "none"
+            advice = self.missing_model_hint(model)
+            raise ModelNotFound(model, None, f"the embedded backend has {known}; {advice}")
         return spec
 
     def _ensure_loaded(self, xlc: ModuleType, spec: EmbeddedModelSpec, num_ctx: int) -> None:

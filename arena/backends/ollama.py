@@ -6,28 +6,21 @@ import ipaddress
 import json
 import math
 import re
-import time
 import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
 import requests
-from urllib3.exceptions import ReadTimeoutError
 
-from arena.backends._http import snippet, why
 from arena.backends.base import (
-    BackendBusy,
     BackendError,
     BackendHTTPError,
     BackendModel,
-    BackendTimeout,
-    BackendUnreachable,
     ChatResult,
     GenerationOptions,
-    MalformedReply,
     ModelNotFound,
-    StreamError,
 )
+from arena.backends.transport import Advice, HTTPTransport, error_body, iter_raw_lines, snippet
 
 __all__ = ["OllamaClient", "normalize_keep_alive", "parse_ollama_host"]
 
@@ -42,6 +35,26 @@ _METRICS = (  # the final chunk's stats, copied into ChatResult
     "load_duration",
     "total_duration",
 )
+ADVICE = Advice(
+    label="Ollama",
+    url_setting="ARENA_OLLAMA_URL",
+    unreachable_hint="is `ollama serve` running?",
+    connect_timeout_setting="ARENA_OLLAMA_CONNECT_TIMEOUT",
+    read_timeout_setting="ARENA_OLLAMA_READ_TIMEOUT",
+    log="the Ollama server log",
+)
+_HINTS = {  # what to do about a non-2xx answer, by status
+    401: "a proxy in front of Ollama rejected the API key: check ARENA_OLLAMA_API_KEY",
+    403: "a proxy must send `Host: localhost:11434`, or set OLLAMA_ORIGINS/OLLAMA_HOST",
+    500: "check the Ollama server log (out of memory? try a smaller model or quantization)",
+    502: "a proxy could not reach Ollama behind it: is `ollama serve` running there?",
+    504: "a proxy timed out waiting for Ollama: raise the proxy's read timeout",
+}
+_BUSY_HINTS = {
+    503: "retry later, send fewer requests at once, or raise OLLAMA_MAX_QUEUE on the server",
+    429: "a proxy in front of Ollama limits the request rate: retry later or send fewer "
+    "requests at once",
+}
 
 
 def parse_ollama_host(value: str | None) -> str:
@@ -105,9 +118,11 @@ def _int_or_none(value: Any) -> int | None:
 class OllamaClient:
     """A :class:`~arena.backends.base.Backend` talking to one Ollama server.
 
-    ``retries`` is the number of extra attempts after the first, with exponential backoff
-    (``backoff``, ``2*backoff``, ...) on connection errors and HTTP 503. 4xx answers are
-    never retried, and neither is a read timeout during a generation.
+    Requests go through an :class:`~arena.backends.transport.HTTPTransport` (``transport``):
+    ``retries`` extra attempts after the first, with exponential backoff (``backoff``,
+    ``2*backoff``, ...) on connection errors, HTTP 503 and 429 (a rate-limiting proxy), or
+    the wait their ``Retry-After`` asks for, at most ``max_retry_after`` seconds. Other 4xx
+    answers are never retried, and neither is a read timeout during a generation.
     """
 
     name = "ollama"
@@ -121,17 +136,23 @@ class OllamaClient:
         read_timeout: float = 600.0,
         retries: int = 3,
         backoff: float = 0.5,
+        max_retry_after: float = 30.0,
         session: requests.Session | None = None,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.connect_timeout = connect_timeout
-        self.read_timeout = read_timeout
-        self.retries = max(0, retries)
-        self.backoff = backoff
-        self.session = session or requests.Session()
-        self._headers = {"Accept": "application/json"}
-        if api_key:
-            self._headers["Authorization"] = f"Bearer {api_key}"
+        self.transport = HTTPTransport(
+            base_url,
+            advice=ADVICE,
+            error_for=self._error_for,
+            api_key=api_key,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            retries=retries,
+            backoff=backoff,
+            max_retry_after=max_retry_after,
+            retry_statuses=(429, 503),
+            session=session,
+        )
+        self.base_url = self.transport.base_url
 
     def __repr__(self) -> str:
         return f"OllamaClient({self.base_url!r})"
@@ -140,15 +161,17 @@ class OllamaClient:
 
     def list_models(self) -> list[BackendModel]:
         """GET /api/tags."""
-        data = self._get_json("/api/tags")
+        data = self._get_object("/api/tags")
         entries = data.get("models") or []
         if not isinstance(entries, list):
-            raise self._malformed("/api/tags", "'models' is not a list")
+            raise self.transport.malformed("/api/tags", "'models' is not a list")
         models = []
         for entry in entries:
             tag = (entry.get("model") or entry.get("name")) if isinstance(entry, dict) else None
             if not isinstance(tag, str):
-                raise self._malformed("/api/tags", f"model entry without a name: {entry!r}")
+                raise self.transport.malformed(
+                    "/api/tags", f"model entry without a name: {entry!r}"
+                )
             details = entry.get("details") if isinstance(entry.get("details"), dict) else {}
             models.append(
                 BackendModel(
@@ -164,9 +187,9 @@ class OllamaClient:
 
     def version(self) -> str:
         """GET /api/version."""
-        version = self._get_json("/api/version").get("version")
+        version = self._get_object("/api/version").get("version")
         if not isinstance(version, str):
-            raise self._malformed("/api/version", "no 'version' string")
+            raise self.transport.malformed("/api/version", "no 'version' string")
         return version
 
     def chat(
@@ -188,13 +211,14 @@ class OllamaClient:
         wire_keep_alive = normalize_keep_alive(keep_alive)
         if wire_keep_alive is not None:
             body["keep_alive"] = wire_keep_alive
-        resp = self._send("POST", "/api/chat", body, model=model, generation=True)
+        resp = self.transport.send("POST", "/api/chat", body, model=model, generation=True)
         with resp:
             pieces: list[str] = []
             final = self._read_stream(resp, model, pieces, on_token)
+        echoed = final.get("model")
         return ChatResult(
             text="".join(pieces),
-            model=final.get("model") if isinstance(final.get("model"), str) else model,
+            model=echoed if isinstance(echoed, str) else model,
             done_reason=final.get("done_reason") or None,
             **{name: _int_or_none(final.get(name)) for name in _METRICS},
         )
@@ -202,8 +226,13 @@ class OllamaClient:
     def unload(self, model: str) -> None:
         """Ask Ollama to free the model now (empty chat with ``keep_alive: 0``)."""
         body = {"model": model, "messages": [], "keep_alive": 0, "stream": False}
-        with self._send("POST", "/api/chat", body, model=model) as resp:
-            self._json(resp, "/api/chat")
+        self._object(
+            self.transport.request_json("POST", "/api/chat", body, model=model), "/api/chat"
+        )
+
+    def missing_model_hint(self, tag: str) -> str:
+        """How an operator gets ``tag`` onto this server."""
+        return f"pull it with `ollama pull {tag}`"
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -221,22 +250,21 @@ class OllamaClient:
         """
         final: dict[str, Any] | None = None
         try:
-            # chunk_size=None: hand over data as it arrives instead of waiting for 512 bytes
-            for line in resp.iter_lines(chunk_size=None):  # type: ignore[arg-type]
+            for line in iter_raw_lines(resp):
                 if final is not None or not line.strip():
                     continue
                 try:
                     chunk = json.loads(line)
                 except ValueError:
-                    raise self._malformed("/api/chat", f"not JSON: {snippet(line)!r}") from None
+                    raise self.transport.malformed(
+                        "/api/chat", f"not JSON: {snippet(line)!r}"
+                    ) from None
                 if not isinstance(chunk, dict):
-                    raise self._malformed("/api/chat", f"line is not an object: {snippet(line)!r}")
-                if "error" in chunk:
-                    raise StreamError(
-                        f"Ollama at {self.base_url} failed while {model!r} was generating "
-                        f"(after {len(pieces)} pieces): {chunk['error']}: check the Ollama "
-                        "server log; the partial answer was discarded"
+                    raise self.transport.malformed(
+                        "/api/chat", f"line is not an object: {snippet(line)!r}"
                     )
+                if "error" in chunk:
+                    raise self.transport.stream_failed(model, len(pieces), str(chunk["error"]))
                 message = chunk.get("message")
                 piece = message.get("content") if isinstance(message, dict) else None
                 if isinstance(piece, str) and piece:
@@ -247,68 +275,14 @@ class OllamaClient:
                     final = chunk
         except requests.RequestException as exc:
             if final is None:
-                raise self._body_failure(exc, model, pieces) from exc
+                raise self.transport.body_failure(exc, model, len(pieces)) from exc
         if final is None:
-            raise self._cut(model, pieces, None)
+            raise self.transport.cut(model, len(pieces), "no done:true chunk")
         return final
 
-    def _send(
-        self,
-        method: str,
-        path: str,
-        body: dict[str, Any] | None = None,
-        *,
-        model: str | None = None,
-        generation: bool = False,
-    ) -> requests.Response:
-        """Send with retries; returns a 2xx streaming response or raises a BackendError."""
-        url = self.base_url + path
-        attempts = self.retries + 1
-        for attempt in range(1, attempts + 1):
-            last = attempt == attempts
-            try:
-                timeout = (self.connect_timeout, self.read_timeout)
-                resp = self.session.request(
-                    method, url, json=body, headers=self._headers, stream=True, timeout=timeout
-                )
-            except requests.ConnectTimeout as exc:
-                if last:
-                    raise BackendTimeout(
-                        f"connecting to Ollama at {self.base_url} timed out "
-                        f"({self.connect_timeout:g}s, {attempts} attempts): is the host up and "
-                        "the port open? check ARENA_OLLAMA_URL or ARENA_OLLAMA_CONNECT_TIMEOUT"
-                    ) from exc
-            except requests.ReadTimeout as exc:
-                if last or generation:
-                    raise self._timeout(model) from exc
-            except requests.ConnectionError as exc:
-                if last:
-                    raise BackendUnreachable(
-                        f"cannot reach Ollama at {self.base_url} ({attempts} attempts: "
-                        f"{why(exc)}): is `ollama serve` running? set ARENA_OLLAMA_URL"
-                    ) from exc
-            except requests.RequestException as exc:
-                raise BackendError(
-                    f"request to Ollama at {url} failed: {exc}: check ARENA_OLLAMA_URL"
-                ) from exc
-            else:
-                if resp.ok:
-                    return resp
-                if resp.status_code != 503 or last:
-                    with resp:
-                        raise self._http_error(resp, model, attempts)
-                resp.close()
-            time.sleep(self.backoff * 2 ** (attempt - 1))
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _http_error(
-        self, resp: requests.Response, model: str | None, attempts: int
-    ) -> BackendError:
+    def _error_for(self, resp: requests.Response, model: str | None, attempts: int) -> BackendError:
         """Map a non-2xx answer (body ``{"error": "..."}``) to a BackendError."""
-        try:
-            raw = resp.content
-        except requests.RequestException:
-            raw = b""
+        raw = error_body(resp)
         try:
             message = json.loads(raw)["error"]
             if not isinstance(message, str):
@@ -317,68 +291,19 @@ class OllamaClient:
             message = snippet(raw) or resp.reason or "(empty body)"
         status = resp.status_code
         if status == 404 and model is not None and re.search(r"model .*not found", message):
-            return ModelNotFound(model, self.base_url)
-        if status == 503:
-            return BackendBusy(
-                f"Ollama at {self.base_url} is busy (HTTP 503 after {attempts} attempts: "
-                f"{message}): retry later, send fewer requests at once, or raise "
-                "OLLAMA_MAX_QUEUE on the server"
-            )
-        hint = {
-            401: "a proxy in front of Ollama rejected the API key: check ARENA_OLLAMA_API_KEY",
-            403: "a proxy must send `Host: localhost:11434`, or set OLLAMA_ORIGINS/OLLAMA_HOST",
-            500: "check the Ollama server log (out of memory? try a smaller model or quantization)",
-            502: "a proxy could not reach Ollama behind it: is `ollama serve` running there?",
-            504: "a proxy timed out waiting for Ollama: raise the proxy's read timeout",
-        }.get(status, "check the Ollama server log")
+            hint = f"{self.missing_model_hint(model)}, or run `flask --app arena models sync`"
+            return ModelNotFound(model, self.base_url, hint)
+        if status in _BUSY_HINTS:
+            return self.transport.busy(status, attempts, message, _BUSY_HINTS[status])
+        hint = _HINTS.get(status, "check the Ollama server log")
         return BackendHTTPError(status, message, resp.url, hint)
 
-    def _get_json(self, path: str) -> dict[str, Any]:
-        with self._send("GET", path) as resp:
-            return self._json(resp, path)
+    def _get_object(self, path: str) -> dict[str, Any]:
+        return self._object(self.transport.get_json(path), path)
 
-    def _json(self, resp: requests.Response, path: str) -> dict[str, Any]:
-        try:
-            raw = resp.content
-        except requests.RequestException as exc:
-            raise self._body_failure(exc, None, []) from exc
-        try:
-            data = json.loads(raw)
-        except ValueError:
-            raise self._malformed(path, f"not JSON: {snippet(raw)!r}") from None
+    def _object(self, data: Any, path: str) -> dict[str, Any]:
         if not isinstance(data, dict):
-            raise self._malformed(path, f"not a JSON object: {snippet(raw)!r}")
+            raise self.transport.malformed(
+                path, f"not a JSON object: {snippet(json.dumps(data))!r}"
+            )
         return data
-
-    def _malformed(self, path: str, what: str) -> MalformedReply:
-        return MalformedReply(
-            f"unexpected reply from {self.base_url}{path} ({what}): is ARENA_OLLAMA_URL pointing "
-            "at Ollama itself and not another server or a proxy error page?"
-        )
-
-    def _timeout(self, model: str | None) -> BackendTimeout:
-        return BackendTimeout(
-            f"Ollama at {self.base_url} sent nothing for {self.read_timeout:g}s"
-            + (f" while loading or running {model!r}" if model else "")
-            + ": a cold model load on a slow CPU can take minutes; raise the read timeout "
-            "(ARENA_OLLAMA_READ_TIMEOUT), preload the model, or use a smaller one"
-        )
-
-    def _body_failure(
-        self, exc: requests.RequestException, model: str | None, pieces: list[str]
-    ) -> BackendError:
-        """A failure while reading a body: a read timeout, or a dropped connection."""
-        if isinstance(exc, requests.ConnectionError) and any(
-            isinstance(arg, ReadTimeoutError) for arg in exc.args
-        ):  # requests wraps a read timeout during iter_content in ConnectionError
-            return self._timeout(model)
-        return self._cut(model, pieces, exc)
-
-    def _cut(self, model: str | None, pieces: list[str], exc: Exception | None) -> StreamError:
-        reason = f"connection dropped: {why(exc)}" if exc else "no done:true chunk"
-        who = f" for {model!r}" if model else ""
-        return StreamError(
-            f"the reply from Ollama at {self.base_url}{who} ended early after "
-            f"{len(pieces)} pieces ({reason}): the server may have crashed or a proxy cut "
-            "the connection; check the server log and retry"
-        )

@@ -36,22 +36,36 @@ from typing import Any
 
 import requests
 
-from arena.backends._http import HTTPTransport, is_read_timeout, iter_raw_lines, snippet, why
 from arena.backends.base import (
-    BackendBusy,
     BackendError,
     BackendHTTPError,
     BackendModel,
     ChatResult,
     GenerationOptions,
     ModelNotFound,
-    StreamError,
+)
+from arena.backends.transport import (
+    Advice,
+    HTTPTransport,
+    error_body,
+    iter_raw_lines,
+    snippet,
 )
 
 __all__ = ["OpenAICompatClient", "normalize_openai_base_url"]
 
 _NOT_FOUND = re.compile(r"not found|does not exist|no such model|unknown model|not loaded", re.I)
 _SSE_FIELDS = (b"data", b"event", b"id", b"retry")
+ADVICE = Advice(label="the OpenAI-compatible server", url_setting="the backend's base URL")
+_HINTS = {  # what to do about a non-2xx answer, by status
+    400: "the server rejected the request (a prompt longer than its context size?)",
+    401: "the server rejected the API key: check the backend's API key",
+    403: "the server refused access: check the API key and the server's allowed hosts",
+    404: "is the base URL right? it usually ends in /v1",
+    500: "check the server's log (out of memory? try a smaller model)",
+    502: "a proxy could not reach the server behind it",
+    504: "a proxy timed out waiting for the server: raise its read timeout",
+}
 
 
 def normalize_openai_base_url(url: str) -> str:
@@ -67,18 +81,6 @@ def normalize_openai_base_url(url: str) -> str:
     split = urllib.parse.urlsplit(url)
     path = split.path.rstrip("/") or "/v1"
     return urllib.parse.urlunsplit((split.scheme, split.netloc, path, "", ""))
-
-
-class ModelNotServed(ModelNotFound):
-    """:class:`ModelNotFound` with advice that fits an OpenAI-compatible server."""
-
-    def __init__(self, model: str, url: str | None = None) -> None:
-        super().__init__(model, url)
-        self.args = (
-            f"model {model!r} is not served by the OpenAI-compatible server at {url}: compare "
-            "the name with the server's `GET /v1/models` list, load the model there, or run "
-            "`flask --app arena models sync`",
-        )
 
 
 def _format_parameters(count: Any) -> str | None:
@@ -134,9 +136,11 @@ class OpenAICompatClient:
     """A :class:`~arena.backends.base.Backend` talking to one OpenAI-compatible server.
 
     ``base_url`` goes through :func:`normalize_openai_base_url`. ``api_key`` is sent as
-    ``Authorization: Bearer``. Retries (``retries`` extra attempts, waits of ``backoff``,
-    ``2*backoff``, ...) cover connection errors, 503 and 429; other 4xx are never retried,
-    nor is a read timeout during a generation.
+    ``Authorization: Bearer``. Requests go through an
+    :class:`~arena.backends.transport.HTTPTransport` (``transport``): retries (``retries``
+    extra attempts, waits of ``backoff``, ``2*backoff``, ..., or what ``Retry-After`` asks
+    for, at most ``max_retry_after`` seconds) cover connection errors, 503 and 429; other 4xx
+    are never retried, nor is a read timeout during a generation.
     """
 
     name = "openai"
@@ -150,21 +154,23 @@ class OpenAICompatClient:
         read_timeout: float = 600.0,
         retries: int = 3,
         backoff: float = 0.5,
+        max_retry_after: float = 30.0,
         session: requests.Session | None = None,
     ) -> None:
-        self._http = HTTPTransport(
+        self.transport = HTTPTransport(
             normalize_openai_base_url(base_url),
-            label="OpenAI-compatible server",
-            setting="the backend's base URL",
+            advice=ADVICE,
+            error_for=self._error_for,
             api_key=api_key,
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
             retries=retries,
             backoff=backoff,
+            max_retry_after=max_retry_after,
             retry_statuses=(429, 503),
             session=session,
         )
-        self.base_url = self._http.base_url
+        self.base_url = self.transport.base_url
 
     def __repr__(self) -> str:
         return f"OpenAICompatClient({self.base_url!r})"
@@ -173,17 +179,17 @@ class OpenAICompatClient:
 
     def list_models(self) -> list[BackendModel]:
         """GET /models; ``"data": null`` (Ollama with no model) is an empty list."""
-        body = self._http.get_json("/models", error_for=self._error_for)
+        body = self.transport.get_json("/models")
         if not isinstance(body, dict) or "data" not in body:
-            raise self._http.malformed("/models", "no 'data' list")
+            raise self.transport.malformed("/models", "no 'data' list")
         entries = body["data"] or []
         if not isinstance(entries, list):
-            raise self._http.malformed("/models", "'data' is not a list")
+            raise self.transport.malformed("/models", "'data' is not a list")
         models = []
         for entry in entries:
             tag = entry.get("id") if isinstance(entry, dict) else None
             if not isinstance(tag, str) or not tag:
-                raise self._http.malformed("/models", f"entry without an id: {entry!r}")
+                raise self.transport.malformed("/models", f"entry without an id: {entry!r}")
             meta = entry.get("meta") if isinstance(entry.get("meta"), dict) else {}
             models.append(
                 BackendModel(
@@ -200,7 +206,7 @@ class OpenAICompatClient:
     def version(self) -> str:
         """The API has no version endpoint: GET /models proves the server answers, and the
         ``Server`` header (when sent) says what it is."""
-        with self._http.send("GET", "/models", error_for=self._error_for) as resp:
+        with self.transport.send("GET", "/models") as resp:
             server = resp.headers.get("Server")
         return f"openai-compatible ({server})" if server else "openai-compatible"
 
@@ -239,10 +245,7 @@ class OpenAICompatClient:
         if options.seed is not None:
             body["seed"] = options.seed
         started = time.monotonic_ns()
-        resp = self._http.send(
-            "POST", "/chat/completions", body, error_for=self._error_for, model=model,
-            generation=True,
-        )  # fmt: skip
+        resp = self.transport.send("POST", "/chat/completions", body, model=model, generation=True)
         with resp:
             stream = self._read_stream(resp, model, on_token)
         ended = time.monotonic_ns()
@@ -251,6 +254,11 @@ class OpenAICompatClient:
     def unload(self, model: str) -> None:
         """A no-op: the OpenAI API cannot unload a model (the server manages its memory)."""
         del model
+
+    def missing_model_hint(self, tag: str) -> str:
+        """How an operator gets ``tag`` onto this server."""
+        del tag  # the same advice for any model
+        return "load it on the OpenAI-compatible server, under the name its `GET /v1/models` shows"
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -292,7 +300,7 @@ class OpenAICompatClient:
                         continue
                     name, _, value = line.partition(b":")
                     if name not in _SSE_FIELDS:
-                        raise self._http.malformed(
+                        raise self.transport.malformed(
                             "/chat/completions", f"not an event stream: {snippet(line)!r}"
                         )
                     if name == b"data":
@@ -306,11 +314,9 @@ class OpenAICompatClient:
             if data and not stream.done:
                 self._event(b"\n".join(data), stream, model, on_token)
         except requests.RequestException as exc:
-            if is_read_timeout(exc):
-                raise self._http.timeout(model) from exc
-            raise self._cut(model, stream, f"connection dropped: {why(exc)}") from exc
+            raise self.transport.body_failure(exc, model, len(stream.pieces)) from exc
         if not stream.done:
-            raise self._cut(model, stream, "no data: [DONE]")
+            raise self.transport.cut(model, len(stream.pieces), "no data: [DONE]")
         return stream
 
     def _event(
@@ -326,17 +332,15 @@ class OpenAICompatClient:
         try:
             chunk = json.loads(payload)
         except ValueError:
-            raise self._http.malformed(
+            raise self.transport.malformed(
                 "/chat/completions", f"event is not JSON: {snippet(payload)!r}"
             ) from None
         if not isinstance(chunk, dict):
-            raise self._http.malformed("/chat/completions", f"event: {snippet(payload)!r}")
+            raise self.transport.malformed("/chat/completions", f"event: {snippet(payload)!r}")
         if "error" in chunk or chunk.get("object") == "error":  # the latter: older vLLM
             message, _, _ = _error_fields(payload)
-            raise StreamError(
-                f"the {self._http.where} failed while {model!r} was generating (after "
-                f"{len(stream.pieces)} pieces): {message or snippet(payload)}: check the "
-                "server's log; the partial answer was discarded"
+            raise self.transport.stream_failed(
+                model, len(stream.pieces), message or snippet(payload)
             )
         if isinstance(chunk.get("usage"), dict):
             stream.usage = chunk["usage"]
@@ -344,10 +348,10 @@ class OpenAICompatClient:
             stream.timings = chunk["timings"]
         choices = chunk.get("choices") or []
         if not isinstance(choices, list):
-            raise self._http.malformed("/chat/completions", "'choices' is not a list")
+            raise self.transport.malformed("/chat/completions", "'choices' is not a list")
         for choice in choices[:1]:
             if not isinstance(choice, dict):
-                raise self._http.malformed("/chat/completions", f"choice: {choice!r}")
+                raise self.transport.malformed("/chat/completions", f"choice: {choice!r}")
             if choice.get("finish_reason"):
                 stream.finish_reason = str(choice["finish_reason"])
             delta = choice.get("delta")
@@ -360,41 +364,22 @@ class OpenAICompatClient:
                 if on_token is not None:
                     on_token(piece)
 
-    def _cut(self, model: str, stream: _Stream, reason: str) -> StreamError:
-        return StreamError(
-            f"the reply from the {self._http.where} for {model!r} ended early after "
-            f"{len(stream.pieces)} pieces ({reason}): the server may have crashed or a proxy "
-            "cut the connection; check the server's log and retry"
-        )
-
     def _error_for(self, resp: requests.Response, model: str | None, attempts: int) -> BackendError:
         """Map a non-2xx answer (``{"error": {"message", "type", "param", "code"}}``)."""
-        try:
-            raw = resp.content
-        except requests.RequestException:
-            raw = b""
+        raw = error_body(resp)
         message, kind, code = _error_fields(raw)
         message = message or snippet(raw) or resp.reason or "(empty body)"
         status = resp.status_code
         if status == 404 and model is not None:
-            if kind in ("not_found_error", "NotFoundError") or code == "model_not_found":
-                return ModelNotServed(model, self.base_url)
-            if _NOT_FOUND.search(message):
-                return ModelNotServed(model, self.base_url)
+            named = kind in ("not_found_error", "NotFoundError") or code == "model_not_found"
+            if named or _NOT_FOUND.search(message):
+                hint = f"{self.missing_model_hint(model)}, or run `flask --app arena models sync`"
+                return ModelNotFound(model, self.base_url, hint)
         if status in (429, 503):
-            return BackendBusy(
-                f"the {self._http.where} is busy (HTTP {status} after {attempts} attempts: "
-                f"{message}): retry later or send fewer requests at once"
+            return self.transport.busy(
+                status, attempts, message, "retry later or send fewer requests at once"
             )
-        hint = {
-            400: "the server rejected the request (a prompt longer than its context size?)",
-            401: "the server rejected the API key: check the backend's API key",
-            403: "the server refused access: check the API key and the server's allowed hosts",
-            404: "is the base URL right? it usually ends in /v1",
-            500: "check the server's log (out of memory? try a smaller model)",
-            502: "a proxy could not reach the server behind it",
-            504: "a proxy timed out waiting for the server: raise its read timeout",
-        }.get(status, "check the server's log")
+        hint = _HINTS.get(status, "check the server's log")
         if kind == "exceed_context_size_error":
             hint = "the prompt is longer than the server's context size: raise it (-c)"
         return BackendHTTPError(status, message, resp.url, hint)

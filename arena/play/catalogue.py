@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
-from arena.backends import Backend, BackendModel, OllamaClient
+from arena.backends import Backend, BackendModel, missing_model_hint
 from arena.extensions import db
 from arena.models import Model
 
@@ -135,15 +135,11 @@ def add_model(backend: Backend, tag: str, name: str | None = None) -> Model:
     entries = {entry.tag: entry for entry in backend.list_models()}
     entry = entries.get(tag) or entries.get(f"{tag}:latest")
     if entry is None:
-        if isinstance(backend, OllamaClient):
-            raise CatalogueError(
-                f"the backend {backend.name!r} has no model {tag!r}: pull it first "
-                f"(`ollama pull {tag}`), and give the tag exactly as `ollama list` shows it"
-            )
         listed = ", ".join(sorted(entries)[:8]) or "none"
         raise CatalogueError(
             f"the backend {backend.name!r} has no model {tag!r} (it lists: {listed}): "
-            "load it there first, and give the tag exactly as the backend lists it"
+            f"{missing_model_hint(backend, tag)}, then add it by its tag exactly as the "
+            "backend lists it"
         )
     model = db.session.scalar(select(Model).where(Model.tag == entry.tag))
     if model is None:
