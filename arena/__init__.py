@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import os
+import sys
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from flask import Flask
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+#: Exit status of a start stopped by a wrong setting (as for a command-line usage error).
+BAD_SETTING_STATUS = 2
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Application factory: configuration, database, blueprints and CLI commands.
 
     Creating the app touches no database: the web prepares it before its first request and
-    each command that needs it before it runs (``arena.ops.setup``).
+    each command that needs it before it runs (``arena.ops.setup``). A wrong setting stops
+    here: one line on stderr naming it, and ``SystemExit(2)`` (which Flask's CLI, gunicorn and
+    scripts let through, where an ordinary exception would print a traceback).
     """
     instance_path = (test_config or {}).get("INSTANCE_PATH") or os.environ.get(
         "ARENA_INSTANCE_PATH"
@@ -28,23 +34,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         template_folder=str(PROJECT_ROOT / "templates"),
         static_folder=str(PROJECT_ROOT / "static"),
     )
-    os.makedirs(app.instance_path, exist_ok=True)
-
-    from arena import config
-
-    settings = config.load_settings(app.instance_path, test_config)
-    app.config.update(settings)
-    app.config["SQLALCHEMY_DATABASE_URI"] = config.database_url(settings, app.instance_path)
-    if not app.config.get("SECRET_KEY"):
-        app.config["SECRET_KEY"] = config.ensure_secret_key(app.instance_path)
-    if not app.config.get("OLLAMA_URL"):
-        from arena.backends.ollama import parse_ollama_host
-
-        app.config["OLLAMA_URL"] = parse_ollama_host(os.environ.get("OLLAMA_HOST"))
-    from arena.backends.registry import parse_backends
-
-    parse_backends(app.config)  # a malformed BACKENDS stops the start with a clear message
-    app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(days=int(app.config["VOTER_COOKIE_DAYS"]))
+    try:
+        os.makedirs(app.instance_path, exist_ok=True)
+    except OSError as error:
+        _stop(f"cannot create the instance folder {app.instance_path}: {error.strerror}")
+    _configure(app, test_config)
 
     from arena import database, rendering, web
     from arena.cli import init_app as init_cli
@@ -54,3 +48,35 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     web.init_app(app)
     init_cli(app)
     return app
+
+
+def _configure(app: Flask, test_config: dict[str, Any] | None) -> None:
+    """``app.config`` from the checked settings (``arena.config``), or stop the start."""
+    from arena import config
+    from arena.backends.registry import parse_backends
+
+    try:
+        settings = config.load_settings(
+            app.instance_path, test_config, checks={"BACKENDS": parse_backends}
+        )
+        app.config.update(settings)
+        app.config["SQLALCHEMY_DATABASE_URI"] = config.database_url(settings, app.instance_path)
+        if not app.config.get("SECRET_KEY"):
+            app.config["SECRET_KEY"] = config.ensure_secret_key(app.instance_path)
+    except config.SettingError as error:
+        _stop(str(error))
+    if not app.config.get("OLLAMA_URL"):
+        from arena.backends.ollama import parse_ollama_host
+
+        host = os.environ.get("OLLAMA_HOST")
+        try:
+            app.config["OLLAMA_URL"] = parse_ollama_host(host)
+        except ValueError as error:
+            _stop(f"OLLAMA_HOST is {host!r}: {error} (or set ARENA_OLLAMA_URL)")
+    app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(days=app.config["VOTER_COOKIE_DAYS"])
+
+
+def _stop(message: str) -> NoReturn:
+    """End the start: ``arena: <message>`` on stderr, exit status 2, no traceback."""
+    print(f"arena: {message}", file=sys.stderr, flush=True)
+    raise SystemExit(BAD_SETTING_STATUS)

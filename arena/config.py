@@ -1,16 +1,51 @@
-"""Configuration: built-in defaults, then ``instance/config.py``, then ``ARENA_*`` variables.
+"""Configuration: the table of settings, merged from four layers and checked once at start-up.
 
-Environment variables drop the ``ARENA_`` prefix: ``ARENA_OLLAMA_URL`` sets ``OLLAMA_URL``.
-Values are parsed as JSON when they look like JSON (``ARENA_POOL_TARGET=30`` is an int),
-as Flask's ``from_prefixed_env`` does. This module imports nothing of ``arena``.
+Layers, lowest precedence first: the defaults of :data:`SETTINGS`, ``instance/config.py``
+(Python assignments, read by Flask's ``Config.from_pyfile``), ``ARENA_*`` environment variables
+(``ARENA_POOL_TARGET`` sets ``POOL_TARGET``), then the tests' overrides. From the environment a
+text setting keeps its text (``ARENA_ADMIN_TOKEN=0123`` is ``"0123"``) and the others are read as
+JSON (``ARENA_POOL_TARGET=30`` is an int); ``ARENA_*`` names that are not in the table pass
+through, parsed as JSON when they look like it (as Flask's ``from_prefixed_env`` does), for
+Flask's and its extensions' own settings.
+
+The old names of :data:`ALIASES` still work: an old name set in a layer counts as the new name
+in that layer. A setting that its rule (:mod:`arena.config_rules`) does not accept raises
+:class:`SettingError`, whose message names the setting, where it was set, what it is and what it
+may be; ``create_app`` prints it as one line and exits with status 2.
+This module imports nothing of ``arena`` but its rules.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from flask import Config
+
+from arena.config_rules import (
+    BOUNDS,
+    CRON,
+    DATABASE_URL,
+    DICT_LIST,
+    FLAG,
+    FOLDER,
+    HH_MM,
+    KEEP_ALIVE,
+    RATE_LIMIT,
+    TEXT,
+    URL,
+    Invalid,
+    Rule,
+    json_or_text,
+    number,
+    one_of,
+    optional,
+    whole,
+)
 
 ENV_PREFIX = "ARENA"
 
@@ -20,153 +55,268 @@ DEFAULT_SYSTEM_PROMPT = (
     "even if asked; if asked who you are, say you are an anonymous assistant."
 )
 
-#: Every setting an operator may change, with its default. README documents each one.
-DEFAULTS: dict[str, Any] = {
+
+@dataclass(frozen=True)
+class Setting:
+    """One row of the table: the default and what may replace it."""
+
+    default: Any
+    rule: Rule
+
+
+#: Every setting an operator may change: its default and what it accepts. README documents each.
+SETTINGS: dict[str, Setting] = {
     # Where Ollama listens. None: taken from OLLAMA_HOST, as Ollama's own clients do.
-    "OLLAMA_URL": None,
+    "OLLAMA_URL": Setting(None, optional(URL, "none (from OLLAMA_HOST)")),
     # Sent as "Authorization: Bearer <key>", for a reverse proxy in front of Ollama.
-    "OLLAMA_API_KEY": None,
-    "OLLAMA_CONNECT_TIMEOUT": 5.0,
-    # Seconds to wait for the next streamed token: a cold load of a 14B model on a CPU is slow.
-    "OLLAMA_READ_TIMEOUT": 600.0,
-    "OLLAMA_RETRIES": 3,
-    # First wait between retries, in seconds; it doubles at each retry.
-    "OLLAMA_BACKOFF": 0.5,
+    "OLLAMA_API_KEY": Setting(None, optional(TEXT)),
     # The model servers, one dict each (see arena/backends/registry.py and README, Backends):
     # {"name": "lmstudio", "kind": "openai", "url": "http://127.0.0.1:1234/v1"},
     # {"name": "local", "kind": "embedded"}. Each model row names its backend. The default
     # is the one Ollama host of OLLAMA_URL (a url or api_key of None means the OLLAMA_* one).
-    "BACKENDS": [{"name": "ollama", "kind": "ollama", "url": None, "api_key": None}],
-    # How long Ollama keeps a model loaded between two requests of one batch.
-    "OLLAMA_KEEP_ALIVE": "30m",
+    "BACKENDS": Setting(
+        [{"name": "ollama", "kind": "ollama", "url": None, "api_key": None}], DICT_LIST
+    ),
+    # Every backend's defaults (each BACKENDS entry may set its own): seconds to connect, to
+    # wait for the next streamed token (a cold load of a 14B model on a CPU is slow), retries,
+    # and the first wait between retries in seconds (it doubles at each retry).
+    "BACKEND_CONNECT_TIMEOUT": Setting(5.0, number(0, above=True)),
+    "BACKEND_READ_TIMEOUT": Setting(600.0, number(0, above=True)),
+    "BACKEND_RETRIES": Setting(3, whole(0)),
+    "BACKEND_BACKOFF": Setting(0.5, number(0)),
+    # How long a backend keeps a model loaded between two requests of one batch.
+    "BACKEND_KEEP_ALIVE": Setting("30m", optional(KEEP_ALIVE, "none (the server's default)")),
     # Generation options, the same for every model so the comparison is fair.
-    "GEN_TEMPERATURE": 0.7,
-    "GEN_NUM_PREDICT": 1024,
-    "GEN_NUM_CTX": 4096,
-    "GEN_SYSTEM_PROMPT": DEFAULT_SYSTEM_PROMPT,
+    "GEN_TEMPERATURE": Setting(0.7, number(0)),
+    "GEN_NUM_PREDICT": Setting(1024, whole(1)),
+    "GEN_NUM_CTX": Setting(4096, optional(whole(1), "none (the server's default)")),
+    "GEN_SYSTEM_PROMPT": Setting(DEFAULT_SYSTEM_PROMPT, optional(TEXT)),
     # Models above this many billion parameters are not registered by `models sync`.
-    "MODEL_SIZE_CAP_B": 14.0,
+    "MODEL_SIZE_CAP_B": Setting(14.0, number(0, above=True)),
     # None: an SQLite file `arena.db` in the instance folder.
-    "DATABASE_URL": None,
+    "DATABASE_URL": Setting(None, optional(DATABASE_URL, "none (SQLite in the instance)")),
     # Run database migrations automatically when the app starts (a fresh instance just works).
-    "AUTO_MIGRATE": True,
+    "AUTO_MIGRATE": Setting(True, FLAG),
+    # Signs the voter cookie. None: generated once into <instance>/secret_key.
+    "SECRET_KEY": Setting(None, optional(TEXT, "none (generated into the instance)")),
     # Longest prompt a visitor or an import may submit, in characters.
-    "PROMPT_MAX_CHARS": 4000,
-    # A battle can be voted on for this long after it is shown, in seconds.
-    "BATTLE_EXPIRY_SECONDS": 3600,
+    "PROMPT_MAX_CHARS": Setting(4000, whole(1)),
+    # A battle can be voted on for this long after it is shown, in seconds (0: for ever).
+    "BATTLE_EXPIRY_SECONDS": Setting(3600, whole(0)),
     # A vote sooner than this after the battle was shown is stored but flagged (not counted).
-    "MIN_READ_SECONDS": 2.0,
+    "MIN_READ_SECONDS": Setting(2.0, number(0)),
     # Votes of one voter beyond this many in 24 hours are stored but flagged (0: no cap).
-    "VOTER_DAILY_CAP": 500,
+    "VOTER_DAILY_CAP": Setting(500, whole(0)),
     # How long the voter cookie lives, in days.
-    "VOTER_COOKIE_DAYS": 365,
+    "VOTER_COOKIE_DAYS": Setting(365, whole(1)),
     # The voter cookie: never sent by cross-site requests, never readable by scripts, and
-    # set once (re-signing it on every page view buys nothing). Flask's own settings.
-    "SESSION_COOKIE_SAMESITE": "Lax",
-    "SESSION_COOKIE_HTTPONLY": True,
-    "SESSION_REFRESH_EACH_REQUEST": False,
+    # set once (re-signing it on every page view buys nothing); over HTTPS only when SECURE.
+    # Flask's own settings.
+    "SESSION_COOKIE_SAMESITE": Setting("Lax", optional(one_of("Lax", "Strict", "None"))),
+    "SESSION_COOKIE_HTTPONLY": Setting(True, FLAG),
+    "SESSION_COOKIE_SECURE": Setting(False, FLAG),
+    "SESSION_REFRESH_EACH_REQUEST": Setting(False, FLAG),
     # Reverse proxies in front of the app whose X-Forwarded-* headers are trusted (0: none).
-    "PROXY_HOPS": 0,
+    "PROXY_HOPS": Setting(0, whole(0)),
     # Send Strict-Transport-Security with this max-age when served over HTTPS (0: off).
-    "HSTS_SECONDS": 0,
+    "HSTS_SECONDS": Setting(0, whole(0)),
     # Per-client rate limits (Flask-Limiter syntax); RATELIMIT_ENABLED=false turns them off.
-    "RATELIMIT_ENABLED": True,
-    "RATELIMIT_VOTES": "30 per minute; 600 per hour",
-    "RATELIMIT_PROMPTS": "5 per hour",
-    "RATELIMIT_EXPORTS": "60 per minute",
-    "RATELIMIT_ADMIN_LOGIN": "10 per hour",
+    "RATELIMIT_ENABLED": Setting(True, FLAG),
+    "RATELIMIT_VOTES": Setting("30 per minute; 600 per hour", RATE_LIMIT),
+    "RATELIMIT_PROMPTS": Setting("5 per hour", RATE_LIMIT),
+    "RATELIMIT_EXPORTS": Setting("60 per minute", RATE_LIMIT),
+    "RATELIMIT_ADMIN_LOGIN": Setting("10 per hour", RATE_LIMIT),
     # The operator's token for /admin (a long random string). None: the admin pages are off.
-    "ADMIN_TOKEN": None,
+    "ADMIN_TOKEN": Setting(None, optional(TEXT, "none (the admin pages are off)")),
     # Where `flask --app arena backup` and the nightly backup write (None: <instance>/backups).
-    "BACKUP_DIR": None,
+    "BACKUP_DIR": Setting(None, optional(FOLDER, "none (<instance>/backups)")),
     # How many nightly backups the worker keeps (0: the worker takes none).
-    "BACKUP_KEEP": 7,
+    "BACKUP_KEEP": Setting(7, whole(0)),
     # When the worker takes the nightly backup (cron syntax, local time).
-    "BACKUP_CRON": "30 6 * * *",
+    "BACKUP_CRON": Setting("30 6 * * *", CRON),
     # How often the worker recomputes leaderboards whose votes changed, in seconds (0: never).
-    "LEADERBOARD_REFRESH_SECONDS": 300,
+    "LEADERBOARD_REFRESH_SECONDS": Setting(300, number(0)),
     # How often the worker looks for a run requested on /admin, in seconds.
-    "RUN_REQUEST_POLL_SECONDS": 30,
+    "RUN_REQUEST_POLL_SECONDS": Setting(30, number(0, above=True)),
     # How long a web worker reuses vote counts for matchmaking, in seconds.
-    "MATCHMAKING_CACHE_SECONDS": 10,
+    "MATCHMAKING_CACHE_SECONDS": Setting(10, number(0)),
     # Pre-generation keeps every pair of enabled models supplied with this many battles that
     # most voters (those who voted in the last POOL_ACTIVE_VOTER_DAYS days) have not judged.
-    "POOL_TARGET": 20,
-    "POOL_ACTIVE_VOTER_DAYS": 30,
+    "POOL_TARGET": Setting(20, whole(1)),
+    "POOL_ACTIVE_VOTER_DAYS": Setting(30, whole(1)),
     # A model with this many votes gets no new answers (None: no cap; the original arena: 150).
-    "BATTLE_CAP": None,
+    "BATTLE_CAP": Setting(None, optional(whole(1), "none (no cap)")),
     # A failed answer is retried this many times, waiting GEN_RETRY_BACKOFF s, then twice that...
-    "GEN_RETRIES": 2,
-    "GEN_RETRY_BACKOFF": 5.0,
+    "GEN_RETRIES": Setting(2, whole(0)),
+    "GEN_RETRY_BACKOFF": Setting(5.0, number(0)),
     # Answers naming their model or maker are excluded and regenerated once with another seed.
-    "LEAK_FILTER": True,
+    "LEAK_FILTER": Setting(True, FLAG),
     # The worker's nightly window: a cron expression (local time) for its start, and its end.
-    "WORKER_WINDOW": "0 1 * * *",
-    "WORKER_WINDOW_UNTIL": "06:00",
+    "WORKER_WINDOW": Setting("0 1 * * *", CRON),
+    "WORKER_WINDOW_UNTIL": Setting("06:00", HH_MM),
     # How often the worker records that it is alive; pages call it gone after 3 missed beats.
-    "WORKER_HEARTBEAT_SECONDS": 10,
+    "WORKER_HEARTBEAT_SECONDS": Setting(10, number(0, above=True)),
     # How often the worker looks for visitors' prompts when no batch is running, in seconds.
-    "VISITOR_POLL_SECONDS": 2,
+    "VISITOR_POLL_SECONDS": Setting(2, number(0, above=True)),
     # Visitors' own prompts join the shared battle pool only when this is true.
-    "VISITOR_PROMPTS_SHARED": False,
+    "VISITOR_PROMPTS_SHARED": Setting(False, FLAG),
     # At most this many visitors' prompts wait at once (each visitor may have one waiting).
-    "VISITOR_QUEUE_MAX": 50,
+    "VISITOR_QUEUE_MAX": Setting(50, whole(0)),
     # How often the waiting page reloads itself, in seconds.
-    "VISITOR_REFRESH_SECONDS": 3,
+    "VISITOR_REFRESH_SECONDS": Setting(3, whole(1)),
     # Size classes for leaderboard filters, cut at these sizes in billions (ascending):
     # [2, 4, 9] gives <= 2B, 2-4B, 4-9B and > 9B.
-    "SIZE_CLASS_BOUNDS_B": [2, 4, 9],
+    "SIZE_CLASS_BOUNDS_B": Setting([2, 4, 9], BOUNDS),
     # Bradley-Terry: bootstrap rounds for the 95% intervals, and the model pinned at 1000
     # (None: the mean rating is 1000).
-    "LEADERBOARD_BOOTSTRAP_ROUNDS": 200,
-    "LEADERBOARD_BT_ANCHOR": None,
+    "LEADERBOARD_BOOTSTRAP_ROUNDS": Setting(200, whole(0)),
+    "LEADERBOARD_BT_ANCHOR": Setting(None, optional(TEXT, "none (the mean is 1000)")),
     # A cached leaderboard whose votes changed is still served for this many seconds after it
     # was computed (0: always recomputed at the first view after a change). Set it above the
     # worker's refresh interval so page views never compute.
-    "LEADERBOARD_MAX_STALE_SECONDS": 0,
+    "LEADERBOARD_MAX_STALE_SECONDS": Setting(0, number(0)),
     # Cached leaderboards kept (one per filter set asked for); the oldest are dropped.
-    "LEADERBOARD_CACHE_ENTRIES": 200,
+    "LEADERBOARD_CACHE_ENTRIES": Setting(200, whole(1)),
 }
 
+#: Every setting's default.
+DEFAULTS: dict[str, Any] = {name: setting.default for name, setting in SETTINGS.items()}
 
-def load_settings(instance_path: str, test_config: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Return the merged settings, lowest precedence first: defaults, file, environment, tests.
+#: Old setting names that still work: old name -> the name it now has.
+ALIASES: dict[str, str] = {
+    "OLLAMA_CONNECT_TIMEOUT": "BACKEND_CONNECT_TIMEOUT",
+    "OLLAMA_READ_TIMEOUT": "BACKEND_READ_TIMEOUT",
+    "OLLAMA_RETRIES": "BACKEND_RETRIES",
+    "OLLAMA_BACKOFF": "BACKEND_BACKOFF",
+    "OLLAMA_KEEP_ALIVE": "BACKEND_KEEP_ALIVE",
+}
 
-    ``test_config`` wins over everything, so tests are never affected by the machine's variables.
+#: A check of the merged settings beyond one value's rule; raises ValueError saying what is wrong.
+Check = Callable[[Mapping[str, Any]], object]
+
+
+class SettingError(ValueError):
+    """A setting that cannot be used; the message is one line naming it and where it was set."""
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a value was set: ``key`` as written there (an old name, ``ARENA_...``), in ``place``
+    (a file, the tests' config; empty for the environment, whose key says it), and the value as
+    written (the environment's text)."""
+
+    key: str
+    place: str
+    written: Any
+
+    def describe(self, name: str) -> str:
+        """``ARENA_OLLAMA_RETRIES (the old name of ARENA_BACKEND_RETRIES)``, ``X in <file>``."""
+        text = self.key
+        if self.key.removeprefix(f"{ENV_PREFIX}_") != name:
+            prefix = f"{ENV_PREFIX}_" if self.key.startswith(f"{ENV_PREFIX}_") else ""
+            text += f" (the old name of {prefix}{name})"
+        return f"{text} in {self.place}" if self.place else text
+
+
+#: A layer: each setting's value and where it was set.
+Layer = dict[str, tuple[Any, Origin]]
+
+
+def load_settings(
+    instance_path: str,
+    test_config: Mapping[str, Any] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    checks: Mapping[str, Check] | None = None,
+) -> dict[str, Any]:
+    """The merged settings, each checked; raises :class:`SettingError` for a wrong one.
+
+    Lowest precedence first: defaults, ``<instance>/config.py``, the environment (``environ``,
+    by default ``os.environ``), ``test_config``, so tests are never affected by the machine's
+    variables. ``checks`` are run on the merged settings after the rules (``BACKENDS``).
     """
+    layers = [
+        _instance_file(Path(instance_path) / "config.py"),
+        _environment(os.environ if environ is None else environ),
+        _layer(test_config or {}, "the tests' config"),
+    ]
     settings = dict(DEFAULTS)
-    settings.update(_from_instance_file(Path(instance_path) / "config.py"))
-    settings.update(_from_environment(os.environ))
-    if test_config:
-        settings.update(test_config)
+    origins: dict[str, Origin] = {}
+    for layer in layers:
+        for name, (value, origin) in layer.items():
+            settings[name] = value
+            origins[name] = origin
+    for name, setting in SETTINGS.items():
+        try:
+            settings[name] = setting.rule.check(settings[name])
+        except Invalid as error:
+            origin = origins.get(name, Origin(name, "", settings[name]))
+            why = f" ({error})" if str(error) else ""
+            raise SettingError(
+                f"{origin.describe(name)} is {_shown(origin.written)}: "
+                f"expected {setting.rule.expected}{why}"
+            ) from None
+    for name, check in (checks or {}).items():
+        try:
+            check(settings)
+        except ValueError as error:
+            where = origins[name].describe(name) if name in origins else name
+            raise SettingError(f"{where}: {error}") from None
     return settings
 
 
-def _from_instance_file(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        return {}
-    namespace: dict[str, Any] = {"__file__": str(path)}
-    exec(compile(path.read_bytes(), str(path), "exec"), namespace)
-    return {key: value for key, value in namespace.items() if key.isupper()}
+def _shown(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _from_environment(environ: os._Environ[str] | dict[str, str]) -> dict[str, Any]:
-    import json
+def _layer(values: Mapping[str, Any], place: str, prefix: str = "") -> Layer:
+    """``values`` by setting name, an old name counting as the new one unless both are set."""
+    layer: Layer = {}
+    for key, value in values.items():
+        name = key.removeprefix(prefix)
+        origin = Origin(key, place, value)
+        if name in ALIASES:
+            layer.setdefault(ALIASES[name], (value, origin))
+        else:
+            layer[name] = (value, origin)
+    return layer
 
+
+def _instance_file(path: Path) -> Layer:
+    """The upper-case names that ``path`` assigns (nothing when there is no such file)."""
+    values = Config(str(path.parent))
+    try:
+        values.from_pyfile(path.name, silent=True)
+    except Exception as error:  # anything the operator's Python may raise
+        message = " ".join(f"{type(error).__name__}: {error}".split())
+        raise SettingError(f"{path} cannot be read: {message}") from None
+    return _layer(values, str(path))
+
+
+def _environment(environ: Mapping[str, str]) -> Layer:
+    """The ``ARENA_*`` variables but ``ARENA_INSTANCE_PATH``, each read as its rule says."""
     prefix = f"{ENV_PREFIX}_"
     values: dict[str, Any] = {}
-    for name, raw in environ.items():
-        if not name.startswith(prefix) or name == f"{ENV_PREFIX}_INSTANCE_PATH":
+    for key, raw in environ.items():
+        if not key.startswith(prefix) or key == f"{prefix}INSTANCE_PATH":
             continue
-        try:
-            value: Any = json.loads(raw)
-        except ValueError:
-            value = raw
-        values[name.removeprefix(prefix)] = value
-    return values
+        name = key.removeprefix(prefix)
+        setting = SETTINGS.get(ALIASES.get(name, name))
+        values[key] = setting.rule.from_env(raw) if setting else json_or_text(raw)
+    layer = _layer(values, "", prefix)
+    return {
+        name: (value, Origin(origin.key, "", environ[origin.key]))
+        for name, (value, origin) in layer.items()
+    }
 
 
-def database_url(settings: dict[str, Any], instance_path: str) -> str:
+def _from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    """The settings that ``environ`` sets, by setting name (values unchecked)."""
+    return {name: value for name, (value, _origin) in _environment(environ).items()}
+
+
+def database_url(settings: Mapping[str, Any], instance_path: str) -> str:
     """The SQLAlchemy URL: the configured one, or ``sqlite:///<instance>/arena.db``."""
     url = settings.get("DATABASE_URL") or settings.get("SQLALCHEMY_DATABASE_URI")
     if url:
@@ -179,6 +329,7 @@ def ensure_secret_key(instance_path: str) -> str:
 
     Several gunicorn workers may start at once: the key is written to a temporary file and
     hard-linked into place, which fails if another process won, so all of them share one key.
+    Raises :class:`SettingError` when the file is empty.
     """
     path = Path(instance_path) / "secret_key"
     if not path.exists():
@@ -194,5 +345,5 @@ def ensure_secret_key(instance_path: str) -> str:
             tmp.unlink()
     key = path.read_text().strip()
     if not key:
-        raise RuntimeError(f"{path} is empty: delete it or set ARENA_SECRET_KEY")
+        raise SettingError(f"{path} is empty: delete it or set ARENA_SECRET_KEY")
     return key

@@ -14,8 +14,8 @@ process). For ``ollama`` a ``url``/``api_key`` of None means ``OLLAMA_URL``/``OL
 ``openai`` needs a ``url``. ``embedded`` takes ``threads`` (default 2), ``cache_dir`` (where
 Gemma's GGUF is assembled; None: ``<instance>/models``), ``files`` (``{tag: path}`` of more
 GGUF files) and ``packaged`` (serve the PyPI-packaged models, default true). Every kind takes
-``connect_timeout``, ``read_timeout``, ``retries`` and ``backoff`` (default: the OLLAMA_*
-settings of the same name).
+``connect_timeout``, ``read_timeout``, ``retries`` and ``backoff`` (default: the BACKEND_*
+settings of the same name, whose old names OLLAMA_* still work).
 
 This module is a leaf: it imports nothing from the rest of ``arena``.
 """
@@ -143,13 +143,13 @@ def make_client(
     opts = spec.options
 
     def setting(key: str, cast: type, quick_value: float | int) -> Any:
-        return quick_value if quick else cast(opts.get(key, config[f"OLLAMA_{key.upper()}"]))
+        return quick_value if quick else cast(opts.get(key, config[f"BACKEND_{key.upper()}"]))
 
     timeouts = {
         "connect_timeout": setting("connect_timeout", float, 1.0),
         "read_timeout": setting("read_timeout", float, 2.0),
         "retries": setting("retries", int, 0),
-        "backoff": float(opts.get("backoff", config["OLLAMA_BACKOFF"])),
+        "backoff": float(opts.get("backoff", config["BACKEND_BACKOFF"])),
     }
     client: Any
     if spec.kind == "ollama":

@@ -254,7 +254,7 @@ class _Runner:
             outcome = self.maker.answer(
                 model,
                 prompt_id,
-                keep_alive=0 if last else self.config["OLLAMA_KEEP_ALIVE"],
+                keep_alive=0 if last else self.config["BACKEND_KEEP_ALIVE"],
                 may_continue=lambda: self.control.stop_reason() is None,
                 prompt_text=self.texts.get(prompt_id),
             )

@@ -150,7 +150,7 @@ def _answer_one(
     outcome = maker.answer(
         ModelRef(model.id, model.tag, model.family),
         request.prompt_id,
-        keep_alive=config["OLLAMA_KEEP_ALIVE"],
+        keep_alive=config["BACKEND_KEEP_ALIVE"],
         on_token=on_token,
     )
     if outcome.failure is not None:
