@@ -136,17 +136,18 @@ def serve_battle(
     )
     db.session.commit()
     params = {"prompt": matchup.prompt_id, "left": left, "right": right}
-    parts = {
-        part: (html, version)
-        for part, html, version in db.session.connection().execute(_html_statement(), params)
+    rows = db.session.connection().execute(_html_statement(), params)
+    # The three parts' HTML if stored and of this renderer version (ensure_rendered's test).
+    current = {
+        part: html for part, html, version in rows if html is not None and version == RENDER_VERSION
     }
-    if {version for _, version in parts.values()} != {RENDER_VERSION}:
-        return battle_view(db.session.get(Battle, battle_id))  # stored HTML is out of date
-    return BattleView(battle_id, parts[0][0], Side(parts[1][0]), Side(parts[2][0]))
+    if len(current) != 3:
+        return battle_view(db.session.get_one(Battle, battle_id))  # stored HTML is out of date
+    return BattleView(battle_id, current[0], Side(current[1]), Side(current[2]))
 
 
 @cache
-def _html_statement() -> CompoundSelect:
+def _html_statement() -> CompoundSelect[int, str | None, int]:
     """The stored HTML of the prompt (0), the left (1) and the right (2) answer, in one go."""
     return union_all(
         select(literal(0).label("part"), Prompt.html, Prompt.html_version).where(

@@ -30,6 +30,7 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql.expression import BindParameter, ColumnClause
 
 from arena.extensions import db
 from arena.models import Model, Prompt, Response, Vote
@@ -207,14 +208,14 @@ def _any_matchup(voter: str, models: tuple[int, ...], prompt_id: int | None) -> 
 
 
 @cache
-def _candidate_models_statement() -> Select:
+def _candidate_models_statement() -> Select[int]:
     """Enabled models with at least one usable answer."""
     answered = select(Response.id).where(Response.model_id == Model.id, Response.status == "ok")
     return select(Model.id).where(Model.enabled.is_(True), answered.exists())
 
 
 @cache
-def _vote_counts_statement() -> Select:
+def _vote_counts_statement() -> Select[int, int]:
     sides = union_all(
         select(Vote.model_a_id.label("model_id")), select(Vote.model_b_id.label("model_id"))
     ).subquery()
@@ -222,8 +223,8 @@ def _vote_counts_statement() -> Select:
 
 
 @cache
-def _recent_statement() -> Select:
-    model = bindparam("model")
+def _recent_statement() -> Select[int, int]:
+    model: BindParameter[int] = bindparam("model")
     return (
         select(Vote.model_a_id, Vote.model_b_id)
         .where(or_(Vote.model_a_id == model, Vote.model_b_id == model))
@@ -233,7 +234,7 @@ def _recent_statement() -> Select:
 
 
 @cache
-def _pairs_query(one_prompt: bool) -> tuple[Select, type[Response], type[Response]]:
+def _pairs_query(one_prompt: bool) -> tuple[Select[int, int, int], type[Response], type[Response]]:
     """Answer pairs to the same prompt that ``:voter`` has not judged, in either order."""
     first, second = aliased(Response), aliased(Response)
     judged = (
@@ -248,7 +249,9 @@ def _pairs_query(one_prompt: bool) -> tuple[Select, type[Response], type[Respons
         )
         .exists()
     )
-    ok = literal_column("'ok'")  # a literal, so SQLite can use the partial unique index
+    ok: ColumnClause[str] = literal_column(
+        "'ok'"
+    )  # a literal, so SQLite can use the partial unique index
     query = (
         select(first.prompt_id, first.id, second.id)
         .join(second, and_(second.prompt_id == first.prompt_id, second.status == ok))
@@ -262,10 +265,10 @@ def _pairs_query(one_prompt: bool) -> tuple[Select, type[Response], type[Respons
 
 
 @cache
-def _shared_answers_statement() -> Select:
+def _shared_answers_statement() -> Select[int, int, int]:
     """Shared prompts answered by both ``:x`` and ``:y``, with both answers."""
     first, second = aliased(Response), aliased(Response)
-    ok = literal_column("'ok'")
+    ok: ColumnClause[str] = literal_column("'ok'")
     return (
         select(first.prompt_id, first.id, second.id)
         .join(second, and_(second.prompt_id == first.prompt_id, second.model_id == bindparam("y")))
@@ -277,9 +280,10 @@ def _shared_answers_statement() -> Select:
 
 
 @cache
-def _judged_statement() -> Select:
+def _judged_statement() -> Select[int | None]:
     """Prompts on which ``:voter`` already judged the pair ``:x``, ``:y`` (either order)."""
-    x, y = bindparam("x"), bindparam("y")
+    x: BindParameter[int] = bindparam("x")
+    y: BindParameter[int] = bindparam("y")
     return select(Vote.prompt_id).where(
         Vote.voter == bindparam("voter"),
         or_(
@@ -290,7 +294,7 @@ def _judged_statement() -> Select:
 
 
 @cache
-def _pair_statement(one_prompt: bool) -> Select:
+def _pair_statement(one_prompt: bool) -> Select[int, int, int]:
     """One random unjudged prompt answered by both ``:x`` and ``:y``."""
     query, first, second = _pairs_query(one_prompt)
     return (

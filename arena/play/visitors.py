@@ -16,7 +16,10 @@ from typing import Any
 from sqlalchemy import func, select
 
 from arena.extensions import db
-from arena.models import Model, Prompt, Response, VisitorRequest, is_token_id, prompt_hash, utcnow
+from arena.models import Model, Prompt, Response, is_token_id, prompt_hash, utcnow
+
+# Re-exported: the web names the request it shows without importing the tables.
+from arena.models import VisitorRequest as VisitorRequest
 from arena.play.prompts import validate_prompt_text
 from arena.rendering import RENDER_VERSION, render_markdown
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Callable
+from typing import Any
 
 from flask import Flask, current_app
 from flask_limiter import Limiter
@@ -39,6 +40,9 @@ def init_app(app: Flask) -> Limiter:
     for endpoint, view in list(app.view_functions.items()):
         for pattern, setting in LIMITS.items():
             if fnmatch.fnmatchcase(endpoint, pattern):
-                app.view_functions[endpoint] = limiter.limit(_limit_of(setting))(view)
+                # The wrapper returns what the view returns; mypy merges a sync view's and an
+                # async view's return types into one, so the wrapper is held as returning Any.
+                limited: Callable[..., Any] = limiter.limit(_limit_of(setting))(view)
+                app.view_functions[endpoint] = limited
                 break
     return limiter
