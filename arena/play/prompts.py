@@ -57,18 +57,23 @@ def validate_prompt_text(text: object, max_chars: int = DEFAULT_MAX_CHARS) -> st
 
 
 def add_prompts(
-    items: Iterable[tuple[int, str, str | None]],
+    items: Iterable[tuple[int, object, object]],
     *,
     source: str,
     max_chars: int = DEFAULT_MAX_CHARS,
     shared: bool = True,
 ) -> ImportReport:
-    """Insert (position, text, category) items, skipping duplicates and invalid ones; commit."""
+    """Insert (position, text, category) items, skipping duplicates and invalid ones; commit.
+
+    Text and category are checked here (a JSON file may hold anything), so an item that is not
+    text is reported as invalid like any other.
+    """
     report = ImportReport()
     seen: set[str] = set(db.session.scalars(select(Prompt.text_hash)))
-    for position, raw_text, category in items:
+    for position, raw_text, raw_category in items:
         try:
             text = validate_prompt_text(raw_text, max_chars)
+            category = _clean_category(raw_category)
         except PromptError as error:
             report.invalid.append((position, str(error)))
             continue
@@ -83,7 +88,7 @@ def add_prompts(
                 text_hash=digest,
                 html=str(render_markdown(text)),
                 html_version=RENDER_VERSION,
-                category=_clean_category(category),
+                category=category,
                 source=source,
                 shared=shared,
             )
@@ -93,12 +98,14 @@ def add_prompts(
     return report
 
 
-def _clean_category(category: str | None) -> str:
+def _clean_category(category: object) -> str:
+    if category is not None and not isinstance(category, str):
+        raise PromptError("the category must be text")
     value = (category or "").strip().lower()
     return value[:40] if value else DEFAULT_CATEGORY
 
 
-def builtin_bank() -> list[tuple[int, str, str | None]]:
+def builtin_bank() -> list[tuple[int, object, object]]:
     """The prompts shipped in ``arena/data/prompts.jsonl``."""
     raw = resources.files("arena").joinpath("data/prompts.jsonl").read_text("utf-8")
     return list(_parse_jsonl(raw))
@@ -118,6 +125,7 @@ def import_file(
     """
     raw = path.read_text("utf-8-sig")
     suffix = path.suffix.lower()
+    items: list[tuple[int, object, object]]
     if suffix == ".csv":
         items = list(_parse_csv(raw))
     elif suffix in (".jsonl", ".ndjson"):
@@ -129,7 +137,8 @@ def import_file(
     return add_prompts(items, source="import", max_chars=max_chars)
 
 
-def _parse_jsonl(raw: str) -> Iterable[tuple[int, str, str | None]]:
+def _parse_jsonl(raw: str) -> Iterable[tuple[int, object, object]]:
+    """(line number, text, category) of each object, unchecked: :func:`add_prompts` checks."""
     for number, line in enumerate(raw.splitlines(), 1):
         if not line.strip():
             continue
