@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import stat
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from flask import Flask
 from sqlalchemy import inspect, text
 
 from arena import create_app
+from arena.backends.registry import make_client, parse_backends
 from arena.database import MIGRATIONS_DIR
 from arena.extensions import db
 from tests.support import databases
@@ -122,3 +124,66 @@ def test_the_models_and_the_migrations_agree(app: Flask) -> None:
     """Autogenerate finds nothing to do: no drift on this database (SQLite or PostgreSQL)."""
     result = app.test_cli_runner().invoke(args=["db", "check"])
     assert result.exit_code == 0, result.output
+
+
+def forget_backend_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the test's own ARENA_OLLAMA_* and ARENA_BACKEND_* variables."""
+    for name in [n for n in os.environ if n.startswith(("ARENA_OLLAMA_", "ARENA_BACKEND_"))]:
+        monkeypatch.delenv(name)
+
+
+def test_old_names_of_the_backend_settings_still_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``OLLAMA_*`` (``ARENA_OLLAMA_*``) count as ``BACKEND_*`` in the layer that sets them."""
+    forget_backend_variables(monkeypatch)
+    (tmp_path / "config.py").write_text("OLLAMA_RETRIES = 7\nOLLAMA_CONNECT_TIMEOUT = 2\n")
+    monkeypatch.setenv("ARENA_OLLAMA_READ_TIMEOUT", "900")
+    monkeypatch.setenv("ARENA_OLLAMA_KEEP_ALIVE", "5m")
+    app = create_app(
+        {"INSTANCE_PATH": str(tmp_path), "AUTO_MIGRATE": False, "OLLAMA_BACKOFF": 0.25}
+    )
+    assert app.config["BACKEND_RETRIES"] == 7  # instance file
+    assert app.config["BACKEND_CONNECT_TIMEOUT"] == 2.0
+    assert app.config["BACKEND_READ_TIMEOUT"] == 900.0  # environment over the default
+    assert app.config["BACKEND_KEEP_ALIVE"] == "5m"
+    assert app.config["BACKEND_BACKOFF"] == 0.25  # tests' config
+    assert not [name for name in app.config if name.startswith("OLLAMA_") and "TIME" in name]
+    # what every backend's client is made with
+    (spec,) = parse_backends(app.config)
+    client = make_client(spec, app.config, instance_path=app.instance_path)
+    assert client.name == "ollama"
+
+
+def test_a_new_name_beats_an_old_one_in_a_lower_layer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    forget_backend_variables(monkeypatch)
+    (tmp_path / "config.py").write_text("OLLAMA_READ_TIMEOUT = 100\nBACKEND_RETRIES = 4\n")
+    monkeypatch.setenv("ARENA_BACKEND_READ_TIMEOUT", "200")  # new over old below
+    monkeypatch.setenv("ARENA_OLLAMA_RETRIES", "5")  # old over new below: same layer rule
+    monkeypatch.setenv("ARENA_OLLAMA_BACKOFF", "1")  # both in one layer: the new one
+    monkeypatch.setenv("ARENA_BACKEND_BACKOFF", "2")
+    app = create_app(
+        {"INSTANCE_PATH": str(tmp_path), "AUTO_MIGRATE": False, "BACKEND_KEEP_ALIVE": 60}
+        | {"OLLAMA_KEEP_ALIVE": "1h"}
+    )
+    assert app.config["BACKEND_READ_TIMEOUT"] == 200.0
+    assert app.config["BACKEND_RETRIES"] == 5
+    assert app.config["BACKEND_BACKOFF"] == 2.0
+    assert app.config["BACKEND_KEEP_ALIVE"] == 60
+
+
+def test_the_tests_old_names_reach_the_new_settings(app: Flask) -> None:
+    """tests/support/app.py passes OLLAMA_RETRIES, OLLAMA_BACKOFF and OLLAMA_READ_TIMEOUT."""
+    assert app.config["BACKEND_RETRIES"] == 1
+    assert app.config["BACKEND_BACKOFF"] == 0.01
+    assert app.config["BACKEND_READ_TIMEOUT"] == 10.0
+
+
+def test_an_admin_token_of_digits_stays_a_string(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ARENA_ADMIN_TOKEN", "0123")
+    app = create_app({"INSTANCE_PATH": str(tmp_path), "AUTO_MIGRATE": False})
+    assert app.config["ADMIN_TOKEN"] == "0123"

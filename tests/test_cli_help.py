@@ -1,0 +1,91 @@
+"""``flask --app arena --help`` and every command's ``--help`` print help and nothing else.
+
+Each runs as its own process on an empty instance folder: exit status 0, no log lines (no
+migration ran), no database file created. The commands are enumerated from the same click
+group as ``flask`` (Flask's own, the extensions' and the arena's), so a new command is
+covered without a change here.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import click
+import pytest
+from flask.cli import FlaskGroup, ScriptInfo
+from flask_limiter.commands import CLI_DEPS_AVAILABLE
+
+from arena import PROJECT_ROOT, create_app
+
+FLASK = Path(sys.executable).parent / "flask"
+#: A log line (``INFO  [alembic.runtime.migration] ...``) or anything of alembic's.
+LOG_LINE = re.compile(r"^\s*(INFO|WARNING|ERROR|DEBUG)\b|alembic\.", re.MULTILINE)
+
+
+def command_paths(instance: Path) -> list[tuple[str, ...]]:
+    """Every visible command and subcommand of ``flask --app arena``, the group itself first."""
+    info = ScriptInfo(create_app=lambda: create_app({"INSTANCE_PATH": str(instance)}))
+    group = FlaskGroup(create_app=info.create_app)
+    paths: list[tuple[str, ...]] = []
+
+    def walk(command: click.Command, path: tuple[str, ...], ctx: click.Context) -> None:
+        paths.append(path)
+        if isinstance(command, click.Group):
+            for name in command.list_commands(ctx):
+                sub = command.get_command(ctx, name)
+                if sub is not None and not sub.hidden:
+                    walk(sub, (*path, name), click.Context(sub, ctx, name, obj=info))
+
+    walk(group, (), click.Context(group, info_name="flask", obj=info))
+    return paths
+
+
+def runnable(path: tuple[str, ...]) -> bool:
+    """False for Flask-Limiter's subcommands without its ``cli`` extra: they exit 1 at once
+    (its group callback asks for ``pip install flask-limiter[cli]``), arena or not."""
+    return CLI_DEPS_AVAILABLE or path[:1] != ("limiter",) or len(path) == 1
+
+
+def run_help(path: tuple[str, ...], instance: Path) -> subprocess.CompletedProcess[str]:
+    instance.mkdir(parents=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ARENA_")}
+    env["ARENA_INSTANCE_PATH"] = str(instance)
+    return subprocess.run(
+        [str(FLASK), "--app", "arena", *path, "--help"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_the_commands_are_enumerated(tmp_path: Path) -> None:
+    paths = command_paths(tmp_path / "listing")
+    for expected in [(), ("db", "upgrade"), ("models", "sync"), ("pregenerate",), ("worker",)]:
+        assert expected in paths
+    assert len(paths) > 20
+
+
+@pytest.mark.slow
+def test_every_help_prints_help_only(tmp_path: Path) -> None:
+    paths = [path for path in command_paths(tmp_path / "listing") if runnable(path)]
+    instances = [tmp_path / f"instance-{i}" for i in range(len(paths))]
+    with ThreadPoolExecutor(max_workers=max(2, (os.cpu_count() or 1) * 2)) as pool:
+        results = list(pool.map(run_help, paths, instances))
+    problems = []
+    for path, instance, result in zip(paths, instances, results, strict=True):
+        command = " ".join(("flask --app arena", *path, "--help"))
+        output = result.stdout + result.stderr
+        if result.returncode != 0 or "Usage:" not in result.stdout:
+            problems.append(f"{command}: exit {result.returncode}: {output[-500:]}")
+        elif result.stderr or LOG_LINE.search(output):
+            problems.append(f"{command}: more than help: {output[-500:]}")
+        elif list(instance.glob("*.db*")):
+            problems.append(f"{command}: created {[p.name for p in instance.glob('*.db*')]}")
+    assert not problems, "\n".join(problems)
