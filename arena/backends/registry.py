@@ -151,7 +151,7 @@ def make_client(
         "retries": setting("retries", int, 0),
         "backoff": float(opts.get("backoff", config["BACKEND_BACKOFF"])),
     }
-    client: Any
+    client: Backend
     if spec.kind == "ollama":
         from arena.backends.ollama import OllamaClient
 
