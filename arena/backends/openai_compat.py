@@ -258,7 +258,10 @@ class OpenAICompatClient:
     def missing_model_hint(self, tag: str) -> str:
         """How an operator gets ``tag`` onto this server."""
         del tag  # the same advice for any model
-        return "load it on the OpenAI-compatible server, under the name its `GET /v1/models` shows"
+        return (
+            "load it on the OpenAI-compatible server and use the name exactly as its "
+            "`GET /v1/models` list shows it"
+        )
 
     # -- plumbing ---------------------------------------------------------------------------
 
