@@ -87,9 +87,15 @@ def test_the_default_is_the_one_ollama_host(app: Flask) -> None:
         ([{"name": "x"}, {"name": "x"}], "unique: x twice"),
     ],
 )
-def test_a_malformed_setting_stops_the_start(tmp_path: Path, value: object, message: str) -> None:
+def test_a_malformed_setting_stops_the_start(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], value: object, message: str
+) -> None:
     with pytest.raises(BackendConfigError, match=message):
+        parse_backends({"BACKENDS": value})
+    with pytest.raises(SystemExit) as stopped:  # create_app: one line on stderr, exit 2
         make_app(tmp_path / "instance", "http://127.0.0.1:9", BACKENDS=value)
+    assert stopped.value.code == 2
+    assert message in capsys.readouterr().err
 
 
 def test_the_environment_variable_is_json() -> None:
@@ -228,3 +234,16 @@ def test_visitors_prompts_go_to_each_models_own_backend(
             assert outcome.response_id is not None, outcome
     assert [r.body["model"] for r in openai_fake.requests_to(CHAT)] == ["smollm2:360m"]
     assert fake_ollama.chat_models_in_order() == ["llama3.2:1b"]
+
+
+def test_adding_a_missing_model_gives_each_backends_own_advice(two_hosts: Flask) -> None:
+    runner = two_hosts.test_cli_runner()
+    on_ollama = runner.invoke(args=["models", "add", "nope:1b", "--backend", "ollama"])
+    assert on_ollama.exit_code != 0
+    assert "ollama pull nope:1b" in on_ollama.output
+    assert "llama3.2:1b" in on_ollama.output  # what it lists instead
+    on_openai = runner.invoke(args=["models", "add", "nope:1b", "--backend", "lmstudio"])
+    assert on_openai.exit_code != 0
+    assert "GET /v1/models" in on_openai.output
+    assert "smollm2:360m" in on_openai.output
+    assert "ollama pull" not in on_openai.output
