@@ -78,5 +78,5 @@ def _configure(app: Flask, test_config: dict[str, Any] | None) -> None:
 
 def _stop(message: str) -> NoReturn:
     """End the start: ``arena: <message>`` on stderr, exit status 2, no traceback."""
-    print("arena: " + " ".join(message.split()), file=sys.stderr, flush=True)
+    print("arena: " + " ".join(message.splitlines()), file=sys.stderr, flush=True)
     raise SystemExit(BAD_SETTING_STATUS)
