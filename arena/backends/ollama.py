@@ -39,8 +39,8 @@ ADVICE = Advice(
     label="Ollama",
     url_setting="ARENA_OLLAMA_URL",
     unreachable_hint="is `ollama serve` running?",
-    connect_timeout_setting="ARENA_OLLAMA_CONNECT_TIMEOUT",
-    read_timeout_setting="ARENA_OLLAMA_READ_TIMEOUT",
+    connect_timeout_setting="ARENA_BACKEND_CONNECT_TIMEOUT",
+    read_timeout_setting="ARENA_BACKEND_READ_TIMEOUT, or the read_timeout of its BACKENDS entry",
     log="the Ollama server log",
 )
 _HINTS = {  # what to do about a non-2xx answer, by status

@@ -56,7 +56,12 @@ __all__ = ["OpenAICompatClient", "normalize_openai_base_url"]
 
 _NOT_FOUND = re.compile(r"not found|does not exist|no such model|unknown model|not loaded", re.I)
 _SSE_FIELDS = (b"data", b"event", b"id", b"retry")
-ADVICE = Advice(label="the OpenAI-compatible server", url_setting="the backend's base URL")
+ADVICE = Advice(
+    label="the OpenAI-compatible server",
+    url_setting="the url of its BACKENDS entry",
+    connect_timeout_setting="ARENA_BACKEND_CONNECT_TIMEOUT",
+    read_timeout_setting="ARENA_BACKEND_READ_TIMEOUT, or the read_timeout of its BACKENDS entry",
+)
 _HINTS = {  # what to do about a non-2xx answer, by status
     400: "the server rejected the request (a prompt longer than its context size?)",
     401: "the server rejected the API key: check the backend's API key",
