@@ -75,6 +75,7 @@ def run_batch(
     ``backend``, each model is answered by its own (``Model.backend``), several backend
     hosts in parallel (one thread each, still grouped by model).
     """
+    # The app behind the proxy (Flask types current_app as Flask, without this method).
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     control = control or RunControl()
     asked = deadline_from(control.clock.now(), request.budget, request.until)

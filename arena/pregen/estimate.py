@@ -106,8 +106,9 @@ class Estimator:
             for model_id, count, tokens, eval_ns, other_ns, load_ns in rows:
                 speeds[model_id] = ModelSpeed(
                     answers=int(count),
-                    tokens=int(tokens),
-                    eval_seconds=int(eval_ns) / 1e9,
+                    # Never None: every group has rows with eval_count and eval_duration > 0.
+                    tokens=int(tokens or 0),
+                    eval_seconds=int(eval_ns or 0) / 1e9,
                     other_seconds=max(0, int(other_ns or 0)) / 1e9,
                     load_seconds=int(load_ns or 0) / 1e9,
                 )

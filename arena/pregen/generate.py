@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Insert, insert
+from sqlalchemy import Insert, Table, insert
 from sqlalchemy.exc import IntegrityError
 
 from arena.backends import (
@@ -165,7 +165,9 @@ def messages_for(prompt: str, system: str | None) -> list[dict[str, str]]:
 
 @cache
 def _insert_response() -> Insert:
-    return insert(Response.__table__)  # type: ignore[arg-type]
+    table = Response.__table__
+    assert isinstance(table, Table)  # typed FromClause (a class may map a join): here a Table
+    return insert(table)
 
 
 def store_answer(
@@ -208,7 +210,9 @@ def store_answer(
     except IntegrityError:
         db.session.rollback()
         return None
-    return int(inserted.inserted_primary_key[0])  # type: ignore[attr-defined]
+    key = inserted.inserted_primary_key
+    assert key is not None  # always set after a single-row INSERT
+    return int(key[0])
 
 
 class AnswerMaker:

@@ -234,10 +234,11 @@ def _merge(summary: RunSummary, hosts: list[_Host], wall: float, with_hosts: boo
             (summary.stored, part.stored),
             (summary.excluded, part.excluded),
             (summary.tokens, part.tokens),
-            (summary.eval_seconds, part.eval_seconds),
         ):
-            for tag, value in source.items():
-                target[tag] += value  # type: ignore[index]
+            for tag, count in source.items():
+                target[tag] += count
+        for tag, seconds in part.eval_seconds.items():
+            summary.eval_seconds[tag] += seconds
         summary.failures.extend(part.failures)
         summary.attempted += part.attempted
         summary.model_loads += part.model_loads

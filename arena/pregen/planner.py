@@ -120,38 +120,39 @@ def load_pool_state(
     model_ids: Sequence[int], *, active_days: float, now: datetime | None = None
 ) -> PoolState:
     """Read the shared pool for these models from the database."""
-    rows = db.session.execute(select(Prompt.id, Prompt.category).where(Prompt.shared.is_(True)))
-    categories = {prompt_id: category for prompt_id, category in rows}
+    shared = db.session.execute(select(Prompt.id, Prompt.category).where(Prompt.shared.is_(True)))
+    categories = {prompt_id: category for prompt_id, category in shared}
     answered: dict[int, set[int]] = defaultdict(set)
     given_up: dict[int, set[int]] = defaultdict(set)
     if model_ids:
-        rows = db.session.execute(
+        usable = db.session.execute(
             select(Response.prompt_id, Response.model_id).where(
                 Response.status == "ok", Response.model_id.in_(model_ids)
             )
         )
-        for prompt_id, model_id in rows:
+        for prompt_id, model_id in usable:
             if prompt_id in categories:
                 answered[prompt_id].add(model_id)
-        rows = db.session.execute(
+        leaked = db.session.execute(
             select(Response.prompt_id, Response.model_id)
             .where(Response.status == "excluded", Response.model_id.in_(model_ids))
             .group_by(Response.prompt_id, Response.model_id)
             .having(func.count() >= GIVE_UP_AFTER_EXCLUDED)
         )
-        for prompt_id, model_id in rows:
+        for prompt_id, model_id in leaked:
             given_up[prompt_id].add(model_id)
     since = (now or utcnow()) - timedelta(days=active_days)
     recent = (Vote.created_at >= since, Vote.voter.is_not(None))
     active = db.session.scalar(select(func.count(func.distinct(Vote.voter))).where(*recent))
     judged: dict[tuple[int, int, int], int] = defaultdict(int)
-    rows = db.session.execute(
+    judgements = db.session.execute(
         select(Vote.prompt_id, Vote.model_a_id, Vote.model_b_id, func.count(Vote.voter.distinct()))
         .where(*recent, Vote.prompt_id.is_not(None))
         .group_by(Vote.prompt_id, Vote.model_a_id, Vote.model_b_id)
     )
-    for prompt_id, a, b, voters in rows:
-        judged[(prompt_id, *pair(a, b))] += voters
+    for voted_prompt, a, b, voters in judgements:
+        if voted_prompt is not None:  # always (the query leaves out votes without a prompt)
+            judged[(voted_prompt, *pair(a, b))] += voters
     return PoolState(categories, dict(answered), dict(given_up), dict(judged), active or 0)
 
 

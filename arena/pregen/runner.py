@@ -40,7 +40,8 @@ class RunControl:
     deadline: Deadline | None = None
     stop_requested: Callable[[], bool] = _never
     # Called before each answer; the worker answers visitors' prompts here, ahead of the batch.
-    between_answers: Callable[[], None] | None = None
+    # What it returns (the worker's count of answered prompts) is ignored.
+    between_answers: Callable[[], object] | None = None
 
     def stop_reason(self) -> tuple[str, str] | None:
         """(kind, message) when the run must stop now, else None."""

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import select
 
 from arena.extensions import db
 from arena.models import GenerationRun
 from arena.pregen.planner import capped_models, enabled_models, load_pool_state, pool_sizes
+
+
+class PairRow(TypedDict):
+    """One pair of models in :func:`pool_report` (display names, counts of battles)."""
+
+    a: str
+    b: str
+    battles: int
+    fresh: int
+    short: int
 
 
 def pool_report(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -19,7 +29,7 @@ def pool_report(config: Mapping[str, Any]) -> dict[str, Any]:
     capped = capped_models(models, config.get("BATTLE_CAP"))
     state = load_pool_state(list(tags), active_days=float(config.get("POOL_ACTIVE_VOTER_DAYS", 30)))
     target = int(config.get("POOL_TARGET", 20))
-    pairs = [
+    pairs: list[PairRow] = [
         {
             "a": tags[a],
             "b": tags[b],

@@ -34,6 +34,7 @@ def requeue_abandoned() -> int:
         .values(status="queued", tokens=0, started_at=None)
     )
     db.session.commit()
+    # Typed Result, though an UPDATE's is a CursorResult, which has rowcount.
     return result.rowcount or 0  # type: ignore[attr-defined]
 
 
@@ -54,7 +55,7 @@ def _take_next() -> VisitorRequest | None:
             .values(status="running", started_at=utcnow(), tokens=0)
         )
         db.session.commit()
-        if claimed.rowcount:  # type: ignore[attr-defined]
+        if claimed.rowcount:  # type: ignore[attr-defined]  # an UPDATE's Result: a CursorResult
             return db.session.get(VisitorRequest, request_id)
 
 
