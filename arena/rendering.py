@@ -58,7 +58,7 @@ def _lexer(language: str) -> Lexer | None:
 
 
 @lru_cache(maxsize=1)
-def _formatter() -> HtmlFormatter:  # type: ignore[type-arg]
+def _formatter() -> HtmlFormatter[str]:
     return HtmlFormatter(nowrap=True)  # token <span class="k"> only, no inline styles
 
 

@@ -20,6 +20,7 @@ def with_database(command: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        # The app behind the proxy (Flask types current_app as Flask, without this method).
         ensure_database(current_app._get_current_object())  # type: ignore[attr-defined]
         return command(*args, **kwargs)
 
@@ -29,7 +30,11 @@ def with_database(command: Callable[..., Any]) -> Callable[..., Any]:
 class DatabaseGroup(AppGroup):
     """A command group whose commands run with the database ready (:func:`with_database`)."""
 
-    def command(self, *args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], click.Command]:
+    # The signature of Flask's AppGroup.command, which narrows click's Group.command (no bare
+    # @group.command) and has the same ignore.
+    def command(  # type: ignore[override]
+        self, *args: Any, **kwargs: Any
+    ) -> Callable[[Callable[..., Any]], click.Command]:
         def decorator(f: Callable[..., Any]) -> click.Command:
             return AppGroup.command(self, *args, **kwargs)(with_database(f))
 

@@ -86,6 +86,7 @@ def register_packaged_models(app: Flask) -> tuple[str, list[str]]:
 def demo_command(port: int, n_prompts: int, num_predict: int, no_serve: bool) -> None:
     """Register the packaged models, pre-generate a small pool with them, and serve the arena
     on 127.0.0.1:PORT. Needs `scripts/install-local.sh`; no Ollama needed."""
+    # The app behind the proxy (Flask types current_app as Flask, without this method).
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     app.config["GEN_NUM_PREDICT"] = num_predict
     app.config["POOL_TARGET"] = n_prompts  # the pool is full once the demo's slate is answered

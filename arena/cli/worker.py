@@ -27,6 +27,7 @@ from arena.ops.worker import Worker, WorkerAlreadyRunning
 @with_database
 def worker_command(run_now: bool, budget: str | None) -> None:
     """Run the scheduler until SIGTERM or Ctrl-C; only one worker runs per instance."""
+    # The app behind the proxy (Flask types current_app as Flask, without this method).
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     worker = Worker(app, say=lambda line: click.echo(line))
 

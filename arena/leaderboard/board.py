@@ -114,7 +114,9 @@ def load_vote_log(
     result = conn.execute(stmt)
     # The raw DBAPI cursor: the columns are plain numbers, so SQLAlchemy's per-row
     # processing (Row objects) would only cost time.
-    data = np.fromiter(result.cursor, dtype=_VOTE_DTYPE)
+    # SQLAlchemy's DBAPICursor protocol lacks __iter__ (optional in PEP 249); sqlite3's and
+    # psycopg's cursors have it.
+    data = np.fromiter(result.cursor, dtype=_VOTE_DTYPE)  # type: ignore[call-overload]
     result.close()
     present = np.unique(np.concatenate([data["a"], data["b"]]))
     infos = sorted((models[int(i)] for i in present), key=lambda m: m.tag)

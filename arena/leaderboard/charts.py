@@ -243,7 +243,7 @@ def battles_figure(board: Board) -> go.Figure:
 def embeddable_json(figure: go.Figure) -> str:
     """The figure's JSON, with ``<``, ``>``, ``&`` and line separators escaped, so that no
     model name can end the ``<script type="application/json">`` block it is embedded in."""
-    text = figure.to_json()
+    text: str = figure.to_json()
     for char, escape in (
         ("<", "\\u003c"),
         (">", "\\u003e"),

@@ -122,7 +122,8 @@ def parse_leaderboard(data: Any) -> tuple[Counter[tuple[str, str]], list[str], l
     counts: Counter[tuple[str, str]] = Counter()
     for x, y in sorted({tuple(sorted(pair)) for pair in sides}):
         mine, theirs = sides.get((x, y)), sides.get((y, x))
-        if mine is None and theirs is not None:
+        if mine is None:
+            assert theirs is not None  # the pair was listed under one of the two
             mismatches.append(f"{x} vs {y}: listed only under {y}")
             mine = (theirs[1], theirs[0])
         elif theirs is None:
@@ -132,7 +133,6 @@ def parse_leaderboard(data: Any) -> tuple[Counter[tuple[str, str]], list[str], l
                 f"{x} vs {y}: {x} says {mine[0]}-{mine[1]}, {y} says {theirs[1]}-{theirs[0]} "
                 f"(counted from {x}: {mine[0]}-{mine[1]})"
             )
-        assert mine is not None
         if mine[0]:
             counts[(x, y)] = mine[0]
         if mine[1]:

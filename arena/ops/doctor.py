@@ -11,7 +11,7 @@ from pathlib import Path
 from alembic.script import ScriptDirectory
 from flask import current_app
 from sqlalchemy import func, select, text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from arena.backends import BackendError
 from arena.backends.configured import backend_specs, get_backend, probe_backends
@@ -39,7 +39,9 @@ def run_checks() -> list[Check]:
             results.extend(check())
         except SQLAlchemyError as error:
             db.session.rollback()
-            results.append(Check(FAIL, f"{check.__name__[1:]}: database error {error.orig}"))
+            # The driver's own message when there is one (not every SQLAlchemyError has it).
+            detail = error.orig if isinstance(error, DBAPIError) else error
+            results.append(Check(FAIL, f"{check.__name__[1:]}: database error {detail}"))
     return results
 
 

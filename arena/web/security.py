@@ -46,6 +46,7 @@ def init_app(app: Flask) -> None:
     hops = int(app.config.get("PROXY_HOPS") or 0)
     if hops > 0:
         # Trust X-Forwarded-* only from the configured number of proxies in front of us.
+        # (Wrapping the wsgi_app method is how Flask documents middleware; mypy forbids it.)
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_prefix=hops
         )
