@@ -12,10 +12,10 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from arena import config as arena_config
 from arena.backends import OllamaClient, OpenAICompatClient
 from arena.backends.configured import get_backend, probe_backends
 from arena.backends.registry import BackendConfigError, UnknownBackend, parse_backends
+from arena.config import settings as arena_config
 from arena.extensions import db
 from arena.models import Battle, GenerationRun, Model, Prompt, Response
 from arena.pregen.generate import AnswerMaker, MeteredBackend, ModelRef

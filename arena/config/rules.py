@@ -1,4 +1,4 @@
-"""What each setting accepts: the rules of the settings table in :mod:`arena.config`.
+"""What each setting accepts: the rules of the settings table in :mod:`arena.config.settings`.
 
 A :class:`Rule` says in words what it accepts (``expected``, quoted in the one-line error of a
 wrong setting), turns an accepted value into the one stored (an int given for a float setting

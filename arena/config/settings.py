@@ -9,7 +9,7 @@ through, parsed as JSON when they look like it (as Flask's ``from_prefixed_env``
 Flask's and its extensions' own settings.
 
 The old names of :data:`ALIASES` still work: an old name set in a layer counts as the new name
-in that layer. A setting that its rule (:mod:`arena.config_rules`) does not accept raises
+in that layer. A setting that its rule (:mod:`arena.config.rules`) does not accept raises
 :class:`SettingError`, whose message names the setting, where it was set, what it is and what it
 may be; ``create_app`` prints it as one line and exits with status 2.
 This module imports nothing of ``arena`` but its rules.
@@ -26,7 +26,7 @@ from typing import Any
 
 from flask import Config
 
-from arena.config_rules import (
+from arena.config.rules import (
     BOUNDS,
     CRON,
     DATABASE_URL,
