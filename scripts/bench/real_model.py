@@ -109,7 +109,7 @@ def arena_pass(
             seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
             rows = db.session.scalars(select(Response).order_by(Response.id)).all()
             last = {row.model.tag: row.id for row in rows}
-            keep = app.config["OLLAMA_KEEP_ALIVE"]
+            keep = app.config["BACKEND_KEEP_ALIVE"]
             calls = [
                 Call(
                     r.model.tag,
