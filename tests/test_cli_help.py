@@ -39,9 +39,13 @@ def command_paths(instance: Path) -> list[tuple[str, ...]]:
             for name in command.list_commands(ctx):
                 sub = command.get_command(ctx, name)
                 if sub is not None and not sub.hidden:
-                    walk(sub, (*path, name), click.Context(sub, ctx, name, obj=info))
+                    with click.Context(sub, ctx, name, obj=info) as sub_ctx:
+                        walk(sub, (*path, name), sub_ctx)
 
-    walk(group, (), click.Context(group, info_name="flask", obj=info))
+    # Flask's group pushes an app context onto the click context it loads the app in; closing
+    # the contexts pops it, so no app stays current for the tests that run after this one.
+    with click.Context(group, info_name="flask", obj=info) as ctx:
+        walk(group, (), ctx)
     return paths
 
 
