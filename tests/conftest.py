@@ -1,4 +1,8 @@
-"""Shared pytest fixtures: the fake Ollama server, the app, its client and CLI runner.
+"""Shared pytest fixtures: the fake model servers, the app, its client and CLI runner.
+
+The app talks to the test's ``fake_ollama`` when the test (or one of its fixtures) asks for
+one; otherwise no fake server starts and the app's Ollama URL is an address where nothing
+listens, so a test that reaches the backend without asking for it fails at once.
 
 With ``ARENA_TEST_DATABASE_URL`` set to a PostgreSQL URL, every test runs on a fresh
 PostgreSQL database of its own instead of SQLite (see ``tests/support/databases.py``).
@@ -6,6 +10,7 @@ PostgreSQL database of its own instead of SQLite (see ``tests/support/databases.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +21,8 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from arena.extensions import db
 from tests.support import databases
 from tests.support.app import make_app
-from tests.support.fake_ollama import FakeOllama, fake_ollama  # noqa: F401  (re-exported fixture)
+from tests.support.fake_ollama import FakeOllama
+from tests.support.fake_openai import FakeOpenAI
 
 
 @pytest.fixture(autouse=True)
@@ -31,8 +37,37 @@ def pytest_report_header() -> str:
 
 
 @pytest.fixture
-def app(tmp_path: Path, fake_ollama: FakeOllama) -> Iterator[Flask]:  # noqa: F811
-    app = make_app(tmp_path / "instance", fake_ollama.url)
+def fake_ollama() -> Iterator[FakeOllama]:
+    """A started FakeOllama with the three DEFAULT_MODELS and no delays."""
+    with FakeOllama() as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake_openai() -> Iterator[FakeOpenAI]:
+    """A started FakeOpenAI serving two models, with no delays."""
+    with FakeOpenAI() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="session")
+def nothing_listens() -> Iterator[str]:
+    """A URL where nothing listens: its port is bound for the session but never listened
+    on, so no one else takes it and every connection to it is refused at once."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+@pytest.fixture
+def app(request: pytest.FixtureRequest, tmp_path: Path, nothing_listens: str) -> Iterator[Flask]:
+    """The app on a fresh instance folder; its Ollama is the test's ``fake_ollama`` if the
+    test uses that fixture, else ``nothing_listens`` (and no fake server is started)."""
+    if "fake_ollama" in request.fixturenames:
+        ollama_url = request.getfixturevalue("fake_ollama").url
+    else:
+        ollama_url = nothing_listens
+    app = make_app(tmp_path / "instance", ollama_url)
     yield app
     with app.app_context():
         db.engine.dispose()
@@ -49,7 +84,7 @@ def runner(app: Flask) -> FlaskCliRunner:
 
 
 @pytest.fixture
-def pool(app: Flask, runner: FlaskCliRunner) -> Flask:
+def pool(app: Flask, runner: FlaskCliRunner, fake_ollama: FakeOllama) -> Flask:
     """An app whose models are synced from the fake server and which has answers stored."""
     result = runner.invoke(args=["models", "sync"])
     assert result.exit_code == 0, result.output

@@ -65,7 +65,7 @@ def _runs(order: list[str]) -> list[str]:
     return [tag for i, tag in enumerate(order) if i == 0 or order[i - 1] != tag]
 
 
-def test_the_default_is_the_one_ollama_host(app: Flask) -> None:
+def test_the_default_is_the_one_ollama_host(app: Flask, fake_ollama: FakeOllama) -> None:
     (spec,) = parse_backends(app.config)
     assert (spec.name, spec.kind, spec.url) == ("ollama", "ollama", None)
     with app.app_context():

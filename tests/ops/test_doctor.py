@@ -7,7 +7,9 @@ from flask.testing import FlaskCliRunner
 from tests.support.fake_ollama import FakeOllama
 
 
-def test_doctor_on_a_fresh_instance_says_what_to_do(runner: FlaskCliRunner) -> None:
+def test_doctor_on_a_fresh_instance_says_what_to_do(
+    runner: FlaskCliRunner, fake_ollama: FakeOllama
+) -> None:
     result = runner.invoke(args=["doctor"])
     assert result.exit_code == 1
     out = result.output

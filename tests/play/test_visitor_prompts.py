@@ -78,7 +78,7 @@ def test_a_visitors_prompt_becomes_their_battle(
 
 
 def test_the_prompt_stays_private_unless_the_operator_shares_it(
-    app: Flask, client: FlaskClient, runner: FlaskCliRunner
+    app: Flask, client: FlaskClient, runner: FlaskCliRunner, fake_ollama: FakeOllama
 ) -> None:
     _sync(runner)
     _ask(client)
@@ -108,7 +108,7 @@ def test_bad_prompts_get_a_clear_error(app: Flask, client: FlaskClient) -> None:
 
 
 def test_one_waiting_prompt_per_visitor_and_a_bounded_queue(
-    app: Flask, client: FlaskClient, runner: FlaskCliRunner
+    app: Flask, client: FlaskClient, runner: FlaskCliRunner, fake_ollama: FakeOllama
 ) -> None:
     _sync(runner)
     first = _ask(client)
@@ -126,7 +126,7 @@ def test_one_waiting_prompt_per_visitor_and_a_bounded_queue(
 
 
 def test_a_running_worker_shows_the_queue_position(
-    app: Flask, client: FlaskClient, runner: FlaskCliRunner
+    app: Flask, client: FlaskClient, runner: FlaskCliRunner, fake_ollama: FakeOllama
 ) -> None:
     _sync(runner)
     _ask(app.test_client(), "First visitor's question?")

@@ -32,7 +32,9 @@ def _fill(app: Flask, runner: FlaskCliRunner, target: int) -> None:
     assert result.exit_code == 0, result.output
 
 
-def test_an_empty_pool_gets_one_slate_of_target_prompts(app: Flask, runner: FlaskCliRunner) -> None:
+def test_an_empty_pool_gets_one_slate_of_target_prompts(
+    app: Flask, runner: FlaskCliRunner, fake_ollama: FakeOllama
+) -> None:
     app.config["POOL_TARGET"] = 7
     runner.invoke(args=["models", "sync"])
     plan = _plan(app)
@@ -44,7 +46,9 @@ def test_an_empty_pool_gets_one_slate_of_target_prompts(app: Flask, runner: Flas
     assert (plan.pairs, plan.pairs_short) == (3, 3)
 
 
-def test_categories_stay_balanced_as_the_pool_grows(app: Flask, runner: FlaskCliRunner) -> None:
+def test_categories_stay_balanced_as_the_pool_grows(
+    app: Flask, runner: FlaskCliRunner, fake_ollama: FakeOllama
+) -> None:
     _fill(app, runner, 10)
     app.config["POOL_TARGET"] = 14
     plan = _plan(app)
@@ -56,7 +60,7 @@ def test_categories_stay_balanced_as_the_pool_grows(app: Flask, runner: FlaskCli
 
 
 def test_a_full_pool_needs_nothing_and_the_plan_is_deterministic(
-    app: Flask, runner: FlaskCliRunner
+    app: Flask, runner: FlaskCliRunner, fake_ollama: FakeOllama
 ) -> None:
     _fill(app, runner, 3)
     assert _plan(app).work == []
@@ -80,7 +84,9 @@ def test_a_new_model_first_answers_the_existing_slates(
     assert _plan(app).work == []
 
 
-def test_battles_most_voters_have_judged_do_not_count(app: Flask, runner: FlaskCliRunner) -> None:
+def test_battles_most_voters_have_judged_do_not_count(
+    app: Flask, runner: FlaskCliRunner, fake_ollama: FakeOllama
+) -> None:
     _fill(app, runner, 2)
     with app.app_context():
         models = db.session.scalars(select(Model.id).order_by(Model.id)).all()
@@ -139,7 +145,9 @@ def test_a_model_over_the_battle_cap_gets_no_new_work(
     assert len(_plan(app).work) == 4
 
 
-def test_models_and_prompts_options_limit_the_work(app: Flask, runner: FlaskCliRunner) -> None:
+def test_models_and_prompts_options_limit_the_work(
+    app: Flask, runner: FlaskCliRunner, fake_ollama: FakeOllama
+) -> None:
     app.config["POOL_TARGET"] = 6
     runner.invoke(args=["models", "sync"])
     plan = _plan(app, n_prompts=2, tags=["gemma3:4b"])

@@ -178,7 +178,7 @@ def test_the_dry_run_plan_is_what_the_real_run_does(
 
 
 def test_progress_shows_count_eta_and_speed_and_the_summary_sums_up(
-    app: Flask, runner: FlaskCliRunner
+    app: Flask, runner: FlaskCliRunner, fake_ollama: FakeOllama
 ) -> None:
     _sync(runner)
     runner.invoke(args=["pregenerate", "--prompts", "1"])  # measures every model's speed
@@ -194,7 +194,9 @@ def test_progress_shows_count_eta_and_speed_and_the_summary_sums_up(
     assert re.search(r"6 answers stored in \S+ \([\d.]+ s\); model loads: 3", result.output)
 
 
-def test_a_second_concurrent_run_is_refused(app: Flask, runner: FlaskCliRunner) -> None:
+def test_a_second_concurrent_run_is_refused(
+    app: Flask, runner: FlaskCliRunner, fake_ollama: FakeOllama
+) -> None:
     from arena.pregen.batch import LOCK_NAME
     from arena.pregen.records import try_instance_lock
 

@@ -14,9 +14,6 @@ import argparse
 import signal
 import sys
 import time
-from collections.abc import Iterator
-
-import pytest
 
 from tests.support.fakes.base import RecordedRequest
 from tests.support.fakes.ollama import FakeOllama
@@ -38,18 +35,10 @@ __all__ = [
     "FakeModel",
     "FakeOllama",
     "RecordedRequest",
-    "fake_ollama",
     "main",
     "model_key",
     "parse_go_duration",
 ]
-
-
-@pytest.fixture
-def fake_ollama() -> Iterator[FakeOllama]:
-    """A started FakeOllama with the three DEFAULT_MODELS and no delays."""
-    with FakeOllama() as fake:
-        yield fake
 
 
 def main(argv: list[str] | None = None) -> int:

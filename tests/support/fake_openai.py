@@ -7,19 +7,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
 from tests.support.fakes.base import RecordedRequest
 from tests.support.fakes.openai import FakeOpenAI
 from tests.support.fakes.openai_handler import CHAT, ERROR_TYPES, MODELS
 
-__all__ = ["CHAT", "ERROR_TYPES", "MODELS", "FakeOpenAI", "RecordedRequest", "fake_openai"]
-
-
-@pytest.fixture
-def fake_openai() -> Iterator[FakeOpenAI]:
-    """A started FakeOpenAI serving two models, with no delays."""
-    with FakeOpenAI() as fake:
-        yield fake
+__all__ = ["CHAT", "ERROR_TYPES", "MODELS", "FakeOpenAI", "RecordedRequest"]
