@@ -540,3 +540,15 @@ def test_command_line() -> None:
         assert process.wait(timeout=10) == 0
         if process.stdout is not None:
             process.stdout.close()
+
+
+def test_the_fakes_import_without_pytest() -> None:
+    """The benchmarks in scripts/bench import the fakes outside pytest."""
+    code = (
+        "import sys, tests.support.fake_ollama, tests.support.fake_openai; "
+        "sys.exit('pytest' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr or "importing the fakes imported pytest"

@@ -3,6 +3,7 @@ tests are in tests/backends/test_openai_backend.py."""
 
 from __future__ import annotations
 
+import pytest
 import requests
 
 from tests.support.fake_openai import CHAT, MODELS, FakeOpenAI
@@ -31,3 +32,17 @@ def test_fail_next_with_headers() -> None:
         assert response.headers["X-Proxy"] == "y"
         response = post_chat(fake)
         assert response.status_code == 200 and "Retry-After" not in response.headers
+
+
+def test_set_down_requests_to_and_reset() -> None:
+    with FakeOpenAI() as fake:
+        assert post_chat(fake).status_code == 200
+        fake.set_down(True)
+        with pytest.raises(requests.exceptions.ConnectionError):
+            requests.get(fake.url + MODELS, timeout=10)
+        assert [r.outcome for r in fake.requests_log] == ["ok", "dropped"]
+        assert [r.method for r in fake.requests_to(MODELS)] == ["GET"]
+        assert fake.requests_to(CHAT, "GET") == []
+        fake.reset()
+        assert fake.requests_log == []
+        assert requests.get(fake.url + MODELS, timeout=10).status_code == 200
