@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from flask import Flask
+from flask import Flask, has_app_context
 from flask.testing import FlaskClient, FlaskCliRunner
 
 from arena.extensions import db
@@ -30,6 +30,14 @@ def _test_databases() -> Iterator[None]:
     """On PostgreSQL, drop the databases this test made once it is over (nothing on SQLite)."""
     yield
     databases.drop_test_databases()
+
+
+@pytest.fixture(autouse=True)
+def _no_app_context_left() -> Iterator[None]:
+    """A test leaves no application context pushed: a leftover one would be the app of every
+    later test's CLI runs (Flask's commands use the current app when there is one)."""
+    yield
+    assert not has_app_context(), "the test left an application context pushed"
 
 
 def pytest_report_header() -> str:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import HOSTILE_MARK, PHONE, Site, Visitor, worker_tick
+from tests.support.browser import HOSTILE_MARK, PHONE, Site, Visitor, worker_tick
 
 pytestmark = pytest.mark.browser
 

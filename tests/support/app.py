@@ -16,6 +16,8 @@ from tests.support import databases
 def make_app(instance: Path, ollama_url: str, **overrides: object) -> Flask:
     """The app on this instance folder, on the session's database (SQLite or PostgreSQL)."""
     database = databases.database_url(instance)
+    if "DATABASE_URL" not in overrides and overrides.get("AUTO_MIGRATE", True):
+        databases.seed_sqlite(instance)
     config = {
         "TESTING": True,
         "INSTANCE_PATH": str(instance),

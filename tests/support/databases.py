@@ -20,6 +20,7 @@ import itertools
 import os
 import re
 import secrets
+import shutil
 import socket
 import tempfile
 from pathlib import Path
@@ -33,6 +34,7 @@ _url: str | None = os.environ.get(ENV_VAR) or None
 _engine: Engine | None = None
 _template: str | None = None
 _by_instance: dict[str, str] = {}
+_sqlite_template: Path | None = None
 _serial = itertools.count(1)
 # arena_t_<host>_<pid>_<random>: a session's databases, told apart from other sessions' (a
 # killed session's leftovers are dropped by the next session on the same host).
@@ -65,6 +67,38 @@ def database_url(instance: Path, *, empty: bool = False) -> str | None:
         _admin_execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
         found = _by_instance[key] = _render(_base_url().set(database=name))
     return found
+
+
+def seed_sqlite(instance: Path) -> None:
+    """On SQLite, start the instance's database as a copy of one prepared once per session
+    (migrated, prompt bank loaded): a file copy instead of ~0.2 s of migrations per test. The
+    app's own start-up check still runs on it. Nothing on PostgreSQL (its databases are copies
+    of a template already) or when the instance already has a database."""
+    if on_postgres():
+        return
+    target = Path(instance) / "arena.db"
+    if target.exists():
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(_prepared_sqlite(), target)
+
+
+def _prepared_sqlite() -> Path:
+    """The session's prepared SQLite file (made at first use, removed at exit)."""
+    global _sqlite_template
+    if _sqlite_template is None:
+        from arena import create_app
+        from arena.extensions import db
+        from arena.ops.setup import prepare_database
+
+        folder = Path(tempfile.mkdtemp(prefix="arena-template-"))
+        app = create_app({"TESTING": True, "INSTANCE_PATH": str(folder), "SECRET_KEY": "t"})
+        prepare_database(app)
+        with app.app_context():
+            db.engine.dispose()  # the last connection closed: the WAL is folded into the file
+        _sqlite_template = folder / "arena.db"
+        atexit.register(shutil.rmtree, folder, True)
+    return _sqlite_template
 
 
 def subprocess_environ(instance: Path) -> dict[str, str]:
