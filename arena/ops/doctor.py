@@ -13,7 +13,7 @@ from flask import current_app
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from arena.backends import BackendError
+from arena.backends import BackendError, missing_model_hint
 from arena.backends.configured import backend_specs, get_backend, probe_backends
 from arena.database import MIGRATIONS_DIR
 from arena.extensions import db
@@ -142,7 +142,8 @@ def _models() -> Iterator[Check]:
             )
             continue
         try:
-            listed = {entry.tag for entry in get_backend(name).list_models()}
+            backend = get_backend(name)
+            listed = {entry.tag for entry in backend.list_models()}
         except BackendError:
             continue  # already reported by the backend check
         for model in models:
@@ -150,7 +151,8 @@ def _models() -> Iterator[Check]:
                 yield Check(
                     FAIL,
                     f"{model.tag} is enabled but {name!r} does not list it",
-                    f"ollama pull {model.tag}, or flask --app arena models disable {model.tag}",
+                    f"{missing_model_hint(backend, model.tag)}, or "
+                    f"flask --app arena models disable {model.tag}",
                 )
 
 
