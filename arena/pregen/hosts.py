@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from flask import Flask
@@ -87,7 +87,6 @@ class _Host:
     backend: Backend | None = None
     summary: RunSummary | None = None
     error: BaseException | None = None
-    thread: threading.Thread | None = field(default=None, repr=False)
 
 
 def run_hosts(
@@ -109,22 +108,10 @@ def run_hosts(
     estimator = estimator or Estimator({})
     record = RunProgress(run)
     summary = RunSummary(planned=plan.per_model())
-    hosts: list[_Host] = []
-    for name, part in split_by_backend(plan).items():
-        host = _Host(name, part)
-        try:
-            host.backend = get_backend(name)
-        except BackendError as error:
-            for item in part.work:
-                note = FailureNote(item.tag, None, "backend", str(error))
-                summary.failures.append(note)
-                record_failure(run, item.model_id, note)
-            continue
-        hosts.append(host)
+    hosts = _hosts(plan, run, summary)
     if not hosts:
         return summary
-    clock = control.clock
-    started = clock.monotonic()
+    started = control.clock.monotonic()
     if len(hosts) == 1:  # in this thread, as with one backend
         (host,) = hosts
         assert host.backend is not None
@@ -139,40 +126,73 @@ def run_hosts(
             estimator=estimator,
             record=record,
         )
-        return _merge(summary, hosts, clock.monotonic() - started, with_hosts=False)
-    run_id = run.id if run is not None else None
+    else:
+        run_id = run.id if run is not None else None
+        _run_threads(app, hosts, config, control, progress, rng, run_id, estimator, record)
+    wall = control.clock.monotonic() - started
+    return _merge(summary, hosts, wall, with_hosts=len(hosts) > 1)
+
+
+def _hosts(plan: Plan, run: GenerationRun | None, summary: RunSummary) -> list[_Host]:
+    """The plan's part of each backend with its client; the models of a backend whose client
+    cannot be had are recorded as failed (in ``summary`` and in the run's record)."""
+    hosts: list[_Host] = []
+    for name, part in split_by_backend(plan).items():
+        host = _Host(name, part)
+        try:
+            host.backend = get_backend(name)
+        except BackendError as error:
+            for item in part.work:
+                note = FailureNote(item.tag, None, "backend", str(error))
+                summary.failures.append(note)
+                record_failure(run, item.model_id, note)
+            continue
+        hosts.append(host)
+    return hosts
+
+
+def _run_threads(
+    app: Flask,
+    hosts: list[_Host],
+    config: Mapping[str, Any],
+    control: RunControl,
+    progress: ProgressCallback | None,
+    rng: random.Random | None,
+    run_id: int | None,
+    estimator: Estimator,
+    record: RunProgress,
+) -> None:
+    """Each host's part in a thread of its own; a failure or Ctrl-C stops them all."""
     abort = threading.Event()
     shared = RunControl(
-        clock=clock,
+        clock=control.clock,
         deadline=control.deadline,
         stop_requested=lambda: abort.is_set() or control.stop_requested(),
         between_answers=_serialised(control.between_answers),
     )
     adder = _Progress(progress) if progress is not None else None
+    threads = []
     for host in hosts:
         host_rng = random.Random(rng.random()) if rng is not None else None
         host_progress = adder.for_host(host.name, host.plan.total) if adder else None
-        host.thread = threading.Thread(
-            target=_host_thread,
-            args=(app, host, config, shared, host_progress, host_rng, run_id, estimator, record),
-            name=f"pregen-{host.name}",
-            daemon=True,
+        args = (app, host, config, shared, host_progress, host_rng, run_id, estimator, record)
+        threads.append(
+            threading.Thread(
+                target=_host_thread, args=args, name=f"pregen-{host.name}", daemon=True
+            )
         )
-    for host in hosts:
-        assert host.thread is not None
-        host.thread.start()
+    for thread in threads:
+        thread.start()
     try:
-        for host in hosts:
-            assert host.thread is not None
-            while host.thread.is_alive():  # short joins: the main thread still sees Ctrl-C
-                host.thread.join(0.2)
+        for thread in threads:
+            while thread.is_alive():  # short joins: the main thread still sees Ctrl-C
+                thread.join(0.2)
     except BaseException:
         abort.set()
         raise
     for host in hosts:
         if host.error is not None:
             raise host.error
-    return _merge(summary, hosts, clock.monotonic() - started, with_hosts=True)
 
 
 def _serialised(between: Any) -> Any:
