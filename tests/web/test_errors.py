@@ -9,10 +9,9 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import event
 
-from arena.extensions import db
 from tests.support.app import make_app, sqlite_only
+from tests.support.faults import fill_the_disk
 
 
 def _json_error(response: Any, status: int) -> dict[str, Any]:
@@ -88,23 +87,9 @@ def test_retry_after_only_on_429_and_503(client: FlaskClient) -> None:
     assert "X-RateLimit-Remaining" in client.get("/api/leaderboard.json").headers
 
 
-def _fill_the_disk(app: Flask) -> None:
-    """Every new connection may not grow the file: SQLite answers SQLITE_FULL, as on a full disk."""
-    with app.app_context():
-        engine = db.engine
-        pages = db.session.connection().exec_driver_sql("PRAGMA page_count").scalar()
-        db.session.remove()
-
-        @event.listens_for(engine, "connect")
-        def _cap(dbapi_connection: Any, _record: Any) -> None:
-            dbapi_connection.execute(f"PRAGMA max_page_count={pages}")
-
-        engine.dispose()
-
-
 @sqlite_only
 def test_a_database_fault_is_a_503_in_json_for_json_clients(app: Flask) -> None:
-    _fill_the_disk(app)
+    fill_the_disk(app)
     asked = []
     for n in range(40):  # filling the last free pages may take a few writes
         client = app.test_client()  # a new visitor each time: one waiting prompt per visitor

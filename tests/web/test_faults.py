@@ -2,31 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from arena.extensions import db
 from arena.models import Vote
 from tests.support.app import sqlite_only
 from tests.support.battles import battle_id_of, neutral_pool
 from tests.support.fake_ollama import FakeOllama
-
-
-def _fill_the_disk(app: Flask) -> None:
-    """Every new connection may not grow the file: SQLite answers SQLITE_FULL, as on a full disk."""
-    with app.app_context():
-        engine = db.engine
-        pages = db.session.connection().exec_driver_sql("PRAGMA page_count").scalar()
-        db.session.remove()
-
-        @event.listens_for(engine, "connect")
-        def _cap(dbapi_connection: Any, _record: Any) -> None:
-            dbapi_connection.execute(f"PRAGMA max_page_count={pages}")
-
-        engine.dispose()
+from tests.support.faults import fill_the_disk
 
 
 @sqlite_only
@@ -37,7 +22,7 @@ def test_a_full_disk_gives_a_clear_503_and_keeps_stored_votes(
     first = battle_id_of(client.get("/").get_data(as_text=True))
     assert client.post("/vote", data={"battle_id": first, "outcome": "a"}).status_code == 303
 
-    _fill_the_disk(app)
+    fill_the_disk(app)
     # Filling the last free pages may take a few writes; then every write is refused cleanly.
     statuses = []
     for _ in range(200):
