@@ -44,6 +44,21 @@ def test_json_routes_answer_errors_in_json(
     assert body["error"] == name
 
 
+def test_every_json_route_answers_a_wrong_method_in_json(app: Flask) -> None:
+    """Enumerated from the URL map, so a new JSON route is covered without a change here."""
+    client = app.test_client()
+    checked = []
+    for rule in app.url_map.iter_rules():
+        if not (rule.rule.startswith("/api/") or rule.rule.endswith((".json", ".jsonl"))):
+            continue
+        path = rule.rule.replace("<request_id>", "x").replace("<", "").replace(">", "")
+        method = next(m for m in ("DELETE", "PUT", "PATCH") if m not in (rule.methods or ()))
+        body = _json_error(client.open(path, method=method), 405)
+        assert body["error"] == "Method Not Allowed"
+        checked.append(rule.rule)
+    assert {"/api/leaderboard.json", "/api/votes.jsonl", "/status.json"} <= set(checked)
+
+
 def test_a_405_keeps_its_allow_header(client: FlaskClient) -> None:
     response = client.post("/api/leaderboard.json")
     assert set(response.headers["Allow"].split(", ")) >= {"GET", "HEAD"}
