@@ -1,6 +1,9 @@
-// Draw every figure of the charts page with the locally served plotly.js.
+// Draw every figure of the charts page with the locally served plotly.js cartesian bundle
+// (static/vendor/plotly-cartesian.min.js: scatter, bar, heatmap and a few more trace types; a
+// type it lacks would be drawn as a scatter without a word, see static/vendor/README.md).
 // Figures are JSON data blocks (<script type="application/json" id="...">) built by
-// arena/charts.py; this file holds the only code, so a strict CSP needs no 'unsafe-inline'.
+// arena/leaderboard/charts.py; this file holds the only code, so a strict CSP needs no
+// 'unsafe-inline'.
 (function () {
   "use strict";
 

@@ -1,15 +1,15 @@
-"""The charts page: five Plotly figures as JSON data, plotly.js served locally, no inline code."""
+"""The charts page: five Plotly figures as JSON data, plotly.js (its cartesian bundle) served
+locally, no inline code."""
 
 from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
-import plotly
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from plotly.offline import get_plotlyjs_version
 
 from arena import PROJECT_ROOT, leaderboard
 from arena.leaderboard.charts import CHARTS, bt_figure, figures
@@ -78,7 +78,7 @@ def test_charts_page_loads_nothing_from_elsewhere_and_runs_no_inline_code(
         if tag == "script":
             assert values.get("src") or values.get("type") == "application/json", values
         assert not any(name.startswith("on") for name in values)
-    assert "/static/vendor/plotly.min.js" in sources
+    assert "/static/vendor/plotly-cartesian.min.js" in sources
     assert "/static/charts.js" in sources
     problems = executable_parts(html, allowed_tags={"script", "form", "input"})
     assert problems == []
@@ -86,14 +86,16 @@ def test_charts_page_loads_nothing_from_elsewhere_and_runs_no_inline_code(
         json.loads(script)  # every script without src is pure data
 
 
-def test_vendored_plotly_is_the_installed_packages_copy(client: FlaskClient) -> None:
-    vendored = PROJECT_ROOT / "static" / "vendor" / "plotly.min.js"
-    installed = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
-    assert vendored.read_bytes() == installed.read_bytes(), (
-        "static/vendor/plotly.min.js differs from the installed plotly package: "
-        "copy it again (see static/vendor/README.md)"
+def test_vendored_plotly_is_the_version_the_python_package_targets(client: FlaskClient) -> None:
+    vendor = PROJECT_ROOT / "static" / "vendor"
+    with (vendor / "plotly-cartesian.min.js").open(encoding="utf-8") as bundle:
+        header = bundle.read(200)
+    assert f"plotly.js (cartesian - minified) v{get_plotlyjs_version()}\n" in header, (
+        "static/vendor/plotly-cartesian.min.js is not the plotly.js the installed plotly "
+        "package targets: fetch it again (see static/vendor/README.md)"
     )
-    served = client.get("/static/vendor/plotly.min.js")
+    assert not (vendor / "plotly.min.js").exists()  # the full bundle (4.8 MB) is gone
+    served = client.get("/static/vendor/plotly-cartesian.min.js")
     assert served.status_code == 200
     assert "javascript" in served.content_type
     served.close()
@@ -115,7 +117,7 @@ def test_hostile_model_names_stay_inside_the_data_blocks(app: Flask, client: Fla
 def test_no_votes_no_charts(client: FlaskClient) -> None:
     html = client.get("/charts").get_data(as_text=True)
     assert "No votes yet" in html
-    assert "plotly.min.js" not in html
+    assert "vendor/plotly" not in html
 
 
 def test_figures_are_built_from_the_board_alone(app: Flask) -> None:
