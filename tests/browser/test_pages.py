@@ -8,6 +8,7 @@ pages go to ``test-artifacts/screenshots/``.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
+from arena.leaderboard.charts import CHARTS
 from tests.support.browser import HOSTILE_MARK, PHONE, Site, Visitor, worker_tick
 
 pytestmark = pytest.mark.browser
@@ -224,6 +226,46 @@ def test_hostile_answers_do_not_run(new_visitor: NewVisitor, site: Site) -> None
     assert voter.watch.dialogs == []
 
 
+#: The trace types of plotly.js's cartesian bundle (static/vendor/plotly-cartesian.min.js).
+CARTESIAN_TRACES = [
+    "bar",
+    "box",
+    "contour",
+    "heatmap",
+    "histogram",
+    "histogram2d",
+    "histogram2dcontour",
+    "image",
+    "pie",
+    "scatter",
+    "scatterternary",
+    "violin",
+]
+#: Options plotly.js drops whatever the bundle: the legend of a one-trace figure, a heatmap's
+#: zmid when zmin and zmax are both set.
+IGNORED_BY_PLOTLY = {"layout.legend", "zmid"}
+#: Chart id -> the trace types given and drawn, and the options given that plotly.js dropped.
+DRAWN_FIGURES_JS = """() => {
+  const result = {};
+  document.querySelectorAll("figure.chart .plot").forEach(plot => {
+    const figure = JSON.parse(document.getElementById(plot.dataset.figure).textContent);
+    const dropped = [];
+    figure.data.forEach((trace, i) => Object.keys(trace).forEach(key => {
+      if (plot._fullData[i][key] === undefined) dropped.push(key);
+    }));
+    Object.keys(figure.layout).forEach(key => {
+      if (plot._fullLayout[key] === undefined) dropped.push("layout." + key);
+    });
+    result[plot.dataset.figure] = {
+      given: figure.data.map(trace => trace.type),
+      types: plot._fullData.map(trace => trace.type),
+      dropped: dropped,
+    };
+  });
+  return result;
+}"""
+
+
 def test_leaderboard_and_charts(new_visitor: NewVisitor) -> None:
     voter = new_visitor()
     page = voter.page
@@ -244,9 +286,32 @@ def test_leaderboard_and_charts(new_visitor: NewVisitor) -> None:
 
     voter.go("/charts")
     plots = page.locator("figure.chart .plot")
-    assert plots.count() >= 1
+    expect(plots).to_have_count(len(CHARTS))
     for index in range(plots.count()):
-        expect(plots.nth(index).locator(".main-svg").first).to_be_attached(timeout=20_000)
+        plot = plots.nth(index)
+        expect(plot.locator(".main-svg").first).to_be_attached(timeout=20_000)
+        chart_id = plot.get_attribute("data-figure")
+        figure = json.loads(page.locator(f"script#{chart_id}").text_content())
+        # One SVG group per trace: g.trace for scatter and bar, g.hm (an image) for a heatmap.
+        groups = plot.locator(".cartesianlayer .trace, .cartesianlayer .hm")
+        expect(groups).to_have_count(len(figure["data"]))
+    # A trace type missing from the bundle is drawn as a scatter without any error, and an
+    # option it does not know is dropped: the drawn figures keep every type and option given.
+    drawn_figures = page.evaluate(DRAWN_FIGURES_JS)
+    for chart_id, drawn in drawn_figures.items():
+        assert drawn["types"] == drawn["given"], chart_id
+        assert set(drawn["dropped"]) <= IGNORED_BY_PLOTLY, chart_id
+    assert {"scatter", "bar", "heatmap"} <= {t for d in drawn_figures.values() for t in d["types"]}
+    # Drawn by the cartesian bundle, the only Plotly the page loads; the full one is gone.
+    assert sorted(page.evaluate("Object.keys(Plotly.PlotSchema.get().traces)")) == CARTESIAN_TRACES
+    loaded = page.evaluate(
+        "performance.getEntriesByType('resource').map(e => new URL(e.name).pathname)"
+    )
+    assert [path for path in loaded if "plotly" in path] == [
+        "/static/vendor/plotly-cartesian.min.js"
+    ]
+    assert voter.page.request.get(voter.base + "/static/vendor/plotly.min.js").status == 404
+    assert voter.watch.errors == []
     voter.shot("charts")
 
 
