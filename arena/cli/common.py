@@ -52,7 +52,8 @@ def check_budget(_ctx: click.Context, _param: click.Parameter, value: str | None
 
 
 def check_until(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
-    """An ``--until`` option: a local time ``HH:MM`` or an ISO date and time."""
+    """An ``--until`` option: a local time ``HH:MM`` or an ISO date and time (without an
+    offset, local too), read in the machine's zone with its daylight-saving rules."""
     if value is not None:
         try:
             resolve_until(value, SYSTEM_CLOCK.now())

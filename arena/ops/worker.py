@@ -13,7 +13,7 @@ import os
 import random
 import threading
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -26,7 +26,15 @@ from arena.ops.heartbeat import beat
 from arena.play.visitors import pending_count
 from arena.pregen import batch as batch_service
 from arena.pregen import visitor
-from arena.pregen.clock import SYSTEM_CLOCK, Clock, Deadline, resolve_until
+from arena.pregen.clock import (
+    SYSTEM_CLOCK,
+    Clock,
+    Deadline,
+    clock_zone,
+    instant,
+    local_zone,
+    resolve_until,
+)
 from arena.pregen.generate import AnswerMaker, MeteredBackend
 from arena.pregen.hosts import ModelRouter
 from arena.pregen.records import LockBusy, try_instance_lock
@@ -41,10 +49,12 @@ class WorkerAlreadyRunning(RuntimeError):
     pass
 
 
-def window_trigger(expression: str) -> CronTrigger:
-    """The window's start as an APScheduler trigger, in the local time zone (DST-aware)."""
+def window_trigger(expression: str, zone: tzinfo | None = None) -> CronTrigger:
+    """The window's start as an APScheduler trigger in ``zone`` (default: the local zone,
+    ``clock.local_zone``), with its daylight-saving rules."""
+    zone = zone if zone is not None else local_zone()
     try:
-        return CronTrigger.from_crontab(expression)
+        return CronTrigger.from_crontab(expression, timezone=zone)
     except ValueError as error:
         raise ValueError(
             f"WORKER_WINDOW {expression!r} is not a cron expression: {error}"
@@ -52,7 +62,13 @@ def window_trigger(expression: str) -> CronTrigger:
 
 
 def open_window(trigger: CronTrigger, until: str, now: datetime) -> Deadline | None:
-    """The current window's end if ``now`` is inside a window, else None."""
+    """The current window's end if ``now`` is inside a window, else None.
+
+    ``until`` is read in the trigger's zone, on the day after the window's last start when
+    that time has passed (``resolve_until``): a window starting at 23:00 until 06:00 ends at
+    06:00 of the next morning's offset, also on the nights clocks change.
+    """
+    now = instant(now)  # compared as instants, whatever zone ``now`` carries
     fire = trigger.get_next_fire_time(None, now - WINDOW_LOOKBACK)
     last = None
     while fire is not None and fire <= now:
@@ -60,7 +76,7 @@ def open_window(trigger: CronTrigger, until: str, now: datetime) -> Deadline | N
         fire = trigger.get_next_fire_time(fire, fire + timedelta(seconds=1))
     if last is None:
         return None
-    end = resolve_until(until, last)
+    end = resolve_until(until, last, trigger.timezone)
     return Deadline(end, "until", f"window end {until}") if end > now else None
 
 
@@ -103,7 +119,7 @@ class Worker:
         self.stopping.set()
 
     def _serve(self, run_now: bool, budget: str | None) -> None:
-        trigger = window_trigger(str(self.config["WORKER_WINDOW"]))
+        trigger = window_trigger(str(self.config["WORKER_WINDOW"]), clock_zone(self.clock))
         until = str(self.config["WORKER_WINDOW_UNTIL"])
         with self.app.app_context():
             requeued = visitor.requeue_abandoned()
@@ -125,7 +141,7 @@ class Worker:
         window = open_window(trigger, until, self.clock.now())
         self.say(
             f"worker started (pid {os.getpid()}): window {trigger_text(trigger)} "
-            f"until {until}, visitors' prompts every {poll:g} s"
+            f"until {until} ({trigger.timezone}), visitors' prompts every {poll:g} s"
             + (f"; {requeued} visitors' prompts put back in the queue" if requeued else "")
         )
         if run_now or window is not None:
@@ -236,7 +252,7 @@ class Worker:
             self.generating.release()
 
     def _window_job(self) -> None:
-        trigger = window_trigger(str(self.config["WORKER_WINDOW"]))
+        trigger = window_trigger(str(self.config["WORKER_WINDOW"]), clock_zone(self.clock))
         window = open_window(trigger, str(self.config["WORKER_WINDOW_UNTIL"]), self.clock.now())
         if window is None:
             self.say("window started but already over: nothing to do")

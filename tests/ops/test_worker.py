@@ -7,6 +7,7 @@ import signal
 import subprocess
 from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pytest
 from flask import Flask
@@ -18,6 +19,7 @@ from arena.models import GenerationRun, VisitorRequest
 from arena.ops.heartbeat import worker_status
 from arena.ops.worker import open_window, window_trigger
 from arena.play import visitors
+from arena.pregen.clock import SYSTEM_CLOCK, SystemClock, clock_zone, instant, local_zone
 from tests.support.fake_ollama import FakeOllama
 from tests.support.pregen import answers, local, spawn, subprocess_env, wait_for
 
@@ -116,3 +118,48 @@ def test_the_nightly_window() -> None:
     assert across is not None and across.at == local(6, 0) + timedelta(days=1)
     with pytest.raises(ValueError, match="not a cron expression"):
         window_trigger("every night")
+
+
+def test_the_nightly_window_across_a_daylight_saving_change() -> None:
+    """A window from 23:00 until 06:00 in Berlin ends at 06:00 of the next morning's offset:
+    after 6 real hours the night clocks go forward, after 8 the night they go back."""
+    try:
+        berlin = ZoneInfo("Europe/Berlin")
+    except ZoneInfoNotFoundError:
+        pytest.skip("no time zone database")
+    trigger = window_trigger("0 23 * * *", berlin)
+    # The short night (2026-03-29): asked from a fixed offset, as the system clock gives.
+    at_night = datetime(2026, 3, 29, 3, 30, tzinfo=berlin)
+    short = open_window(trigger, "06:00", instant(at_night))
+    assert short is not None and short.at.isoformat() == "2026-03-29T06:00:00+02:00"
+    assert short.at - datetime(2026, 3, 28, 23, 0, tzinfo=berlin) == timedelta(hours=6)
+    assert open_window(trigger, "06:00", datetime(2026, 3, 29, 5, 59, tzinfo=berlin)) is not None
+    assert open_window(trigger, "06:00", datetime(2026, 3, 29, 6, 1, tzinfo=berlin)) is None
+    # The long night (2026-10-25).
+    long = open_window(trigger, "06:00", datetime(2026, 10, 25, 5, 30, tzinfo=berlin))
+    assert long is not None and long.at.isoformat() == "2026-10-25T06:00:00+01:00"
+    assert long.at - datetime(2026, 10, 24, 23, 0, tzinfo=berlin) == timedelta(hours=8)
+    # A window that starts in the skipped hour starts at 03:30 CEST and ends at 06:00 CEST.
+    skipped = window_trigger("30 2 * * *", berlin)
+    assert open_window(skipped, "06:00", datetime(2026, 3, 29, 3, 20, tzinfo=berlin)) is None
+    late = open_window(skipped, "06:00", datetime(2026, 3, 29, 3, 40, tzinfo=berlin))
+    assert late is not None and late.at.isoformat() == "2026-03-29T06:00:00+02:00"
+
+
+def test_the_worker_reads_its_window_in_its_clocks_zone() -> None:
+    """The window's trigger and ``now()`` use one zone: the clock's, else the machine's."""
+    try:
+        new_york = ZoneInfo("America/New_York")
+    except ZoneInfoNotFoundError:
+        pytest.skip("no time zone database")
+    clock = SystemClock(zone=new_york)
+    trigger = window_trigger("0 1 * * *", clock_zone(clock))
+    assert trigger.timezone is new_york
+    assert clock.now().utcoffset() == datetime.now(new_york).utcoffset()
+    # (Compared by name: a zone read from a file that is no link is a new object each time.)
+    names = {
+        str(window_trigger("0 1 * * *").timezone),
+        str(local_zone()),
+        str(clock_zone(SYSTEM_CLOCK)),
+    }
+    assert len(names) == 1
