@@ -7,14 +7,43 @@ from flask import current_app
 
 from arena.backends import BackendError
 from arena.backends.configured import backend_specs, get_backend
+from arena.backends.registry import BackendConfigError, BackendSpec, UnknownBackend
 from arena.cli.common import DatabaseGroup
 from arena.play import catalogue
 
 models_group = DatabaseGroup("models", help="Register, list, enable and disable models.")
 
 
+def _specs() -> list[BackendSpec]:
+    try:
+        return backend_specs()
+    except BackendConfigError as error:
+        raise click.ClickException(str(error)) from None
+
+
 def _backend_names() -> list[str]:
-    return [spec.name for spec in backend_specs()]
+    return [spec.name for spec in _specs()]
+
+
+def _backend_spec(name: str | None) -> BackendSpec:
+    """The configured backend ``--backend`` names (default: the first); an unknown name is a
+    usage error listing the configured ones. Reads the settings only: contacts nothing."""
+    specs = _specs()
+    if name is None:
+        return specs[0]
+    for spec in specs:
+        if spec.name == name:
+            return spec
+    known = [spec.name for spec in specs]
+    raise click.BadParameter(str(UnknownBackend(name, known)), param_hint="'--backend'")
+
+
+def _checked_tag(tag: str, kind: str | None = None) -> str:
+    """``tag`` if a backend (of ``kind``) could list it, else a usage error (status 2)."""
+    try:
+        return catalogue.validate_tag(tag, kind)
+    except catalogue.InvalidTag as error:
+        raise click.BadParameter(str(error), param_hint="'TAG'") from None
 
 
 @models_group.command("sync")
@@ -22,7 +51,7 @@ def _backend_names() -> list[str]:
 def sync(name: str | None) -> None:
     """Register every model the backends list, up to the size cap (MODEL_SIZE_CAP_B)."""
     cap = current_app.config.get("MODEL_SIZE_CAP_B")
-    names = [name] if name else _backend_names()
+    names = [_backend_spec(name).name] if name is not None else _backend_names()
     failed = []
     for backend_name in names:
         prefix = f"[{backend_name}] " if len(names) > 1 else ""
@@ -74,8 +103,10 @@ def _sync_report(report: catalogue.SyncReport, cap: float | None, prefix: str) -
 )
 def add(tag: str, name: str | None, backend_name: str | None) -> None:
     """Register one model by its exact backend TAG, whatever its size."""
+    spec = _backend_spec(backend_name)
+    _checked_tag(tag, spec.kind)  # before anything is asked of the backend
     try:
-        backend = get_backend(backend_name or _backend_names()[0])
+        backend = get_backend(spec.name)
         model = catalogue.add_model(backend, tag, name)
     except (BackendError, catalogue.CatalogueError) as error:
         raise click.ClickException(str(error)) from None
@@ -100,6 +131,7 @@ def disable(tag: str) -> None:
 
 
 def _set(tag: str, enabled: bool) -> None:
+    _checked_tag(tag)
     try:
         catalogue.set_enabled(tag, enabled)
     except catalogue.CatalogueError as error:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -18,10 +19,65 @@ _TAG_QUANT = re.compile(
     r"(?<![a-z0-9])(q\d(?:_[a-z0-9]+)*|i?q\d_[a-z0-9_]+|b?f16|fp16|f32)\b", re.I
 )
 _UNIT = {"K": 1e-6, "M": 1e-3, "B": 1.0, "T": 1e3}
+#: The longest tag the ``model.tag`` column holds.
+MAX_TAG_LENGTH = 200
+#: Every character an Ollama model name may hold (ollama's ``types/model/name.go``: ASCII
+#: letters, digits, ``.``, ``-`` and ``_`` in the parts, ``/ : + @`` between them).
+_OLLAMA_NAME = re.compile(r"[A-Za-z0-9._\-/:+@]+")
+#: Unicode categories no model name holds: control (newline, tab, escape), format
+#: (zero-width space, byte order mark), surrogate (undecodable bytes from the command line),
+#: line and paragraph separators.
+_INVISIBLE = {"Cc", "Cf", "Cs", "Zl", "Zp"}
+_EXAMPLES = "e.g. qwen2.5:0.5b-instruct-q8_0, hf.co/org/repo:Q4_K_M or Qwen/Qwen2.5-7B-Instruct"
 
 
 class CatalogueError(ValueError):
     """A model operation that cannot be done; the message says what to do instead."""
+
+
+class InvalidTag(CatalogueError):
+    """A model tag that no backend can list; raised before any backend is asked."""
+
+
+def validate_tag(tag: str, kind: str | None = None) -> str:
+    """``tag`` when a backend of ``kind`` (``ollama``, ``openai``, ``embedded``; None: any)
+    could list it; else InvalidTag saying what is wrong. Asks no backend.
+
+    Every kind: not empty or blank, no space at either end, no control or invisible character
+    (a newline, a tab, a zero-width space), at most 200 characters (the column). An Ollama
+    name holds only ASCII letters, digits and ``. _ - / : + @`` (``hf.co/org/repo:Q4_K_M``),
+    so no space. An OpenAI-compatible server's ids are free text (llama.cpp's server names a
+    model by its file's path, spaces and all; vLLM's are ``Qwen/Qwen2.5-7B-Instruct``), and
+    the embedded backend's are the operator's own keys: only the common rules apply to them.
+    """
+    if not tag.strip():
+        raise InvalidTag(
+            f"no model tag given ({tag!r}): give one as its backend lists it, {_EXAMPLES}"
+        )
+    if len(tag) > MAX_TAG_LENGTH:
+        raise InvalidTag(
+            f"the model tag {tag[:40]!r}... is {len(tag)} characters long; a tag holds at most "
+            f"{MAX_TAG_LENGTH}"
+        )
+    for position, char in enumerate(tag, start=1):
+        if unicodedata.category(char) in _INVISIBLE:
+            raise InvalidTag(
+                f"the model tag {tag!r} holds the control or invisible character {char!r} "
+                f"at position {position}: give the tag alone, as the backend lists it"
+            )
+    if tag != tag.strip():
+        raise InvalidTag(
+            f"the model tag {tag!r} starts or ends with a space: no backend lists such a tag "
+            "(leave the spaces out)"
+        )
+    if kind == "ollama" and not _OLLAMA_NAME.fullmatch(tag):
+        wrong = "".join(dict.fromkeys(c for c in tag if not _OLLAMA_NAME.fullmatch(c)))
+        raise InvalidTag(
+            f"{tag!r} cannot be an Ollama model name, which holds only ASCII letters, digits "
+            f"and . _ - / : + @ (not {wrong!r}): give it as `ollama list` shows it, "
+            "e.g. qwen2.5:0.5b-instruct-q8_0 or hf.co/org/repo:Q4_K_M"
+        )
+    return tag
 
 
 @dataclass
@@ -130,8 +186,10 @@ def add_model(backend: Backend, tag: str, name: str | None = None) -> Model:
     """Register one model the backend has, whatever its size (the operator asked for it).
 
     A tag registered from another backend moves to this one (the same model, served
-    elsewhere now): its answers and votes stay.
+    elsewhere now): its answers and votes stay. A tag no backend can list (see
+    :func:`validate_tag`) is refused before the backend is asked.
     """
+    validate_tag(tag)
     entries = {entry.tag: entry for entry in backend.list_models()}
     entry = entries.get(tag) or entries.get(f"{tag}:latest")
     if entry is None:

@@ -10,9 +10,12 @@ from sqlalchemy import select
 from arena.extensions import db
 from arena.models import Model
 from arena.play.catalogue import (
+    MAX_TAG_LENGTH,
+    InvalidTag,
     parse_parameter_size,
     quantization_from_tag,
     size_from_tag,
+    validate_tag,
 )
 from tests.support.fake_ollama import FakeOllama
 
@@ -135,3 +138,85 @@ def test_sync_with_ollama_down_is_a_clear_error(
     assert result.exit_code != 0
     assert "Traceback" not in result.output
     assert "ARENA_OLLAMA_URL" in result.output or "ollama serve" in result.output
+
+
+@pytest.mark.parametrize(
+    ("tag", "message"),
+    [
+        ("", "no model tag given ('')"),
+        ("   ", "no model tag given ('   ')"),
+        ("llama3.2:1b\nrm -rf /", "control or invisible character '\\n' at position 12"),
+        ("qwen2.5:0.5b\t", "control or invisible character '\\t'"),
+        ("x" * 300, "is 300 characters long; a tag holds at most 200"),
+        (" llama3.2:1b", "starts or ends with a space"),
+        ("llama 3.2:1b", "cannot be an Ollama model name"),
+        ("llama3.2:1b;", "cannot be an Ollama model name"),
+    ],
+)
+def test_a_tag_no_backend_can_list_is_a_usage_error_before_any_request(
+    runner: FlaskCliRunner, fake_ollama: FakeOllama, tag: str, message: str
+) -> None:
+    result = runner.invoke(args=["models", "add", tag])
+    assert result.exit_code == 2, result.output  # click's usage error
+    assert "Invalid value for 'TAG'" in result.output and message in result.output
+    assert "Traceback" not in result.output
+    assert fake_ollama.requests_log == []  # refused here: the server never heard of it
+
+
+@pytest.mark.parametrize(
+    "tag",
+    [
+        "qwen2.5:0.5b-instruct-q8_0",
+        "hf.co/bartowski/Llama-3.2-1B-Instruct-GGUF:Q4_K_M",
+        "registry.ollama.ai/library/llama3.2:latest",
+        "user_name/my-model.v2:7b+Q4_0",
+    ],
+)
+def test_real_tags_pass_the_check(tag: str) -> None:
+    assert validate_tag(tag, "ollama") == tag
+    assert validate_tag(tag) == tag
+
+
+def test_openai_ids_are_free_text_under_the_common_rules() -> None:
+    for tag in ("Qwen/Qwen2.5-7B-Instruct", "/models/My Model Q4.gguf", "ft:gpt-4o:org:x:1"):
+        assert validate_tag(tag, "openai") == tag
+    for bad in ("", "a\x1b[31mb", "zero\u200bwidth", "tail ", "x" * 201):
+        with pytest.raises(InvalidTag):
+            validate_tag(bad, "openai")
+    assert validate_tag("x" * MAX_TAG_LENGTH, "openai")
+    assert Model.__table__.c.tag.type.length == MAX_TAG_LENGTH  # type: ignore[attr-defined]
+
+
+def test_a_real_tag_still_reaches_the_backend(
+    app: Flask, runner: FlaskCliRunner, fake_ollama: FakeOllama
+) -> None:
+    result = runner.invoke(args=["models", "add", "qwen2.5:0.5b-instruct-q8_0"])
+    assert result.exit_code == 0, result.output
+    assert fake_ollama.requests_to("/api/tags")
+    assert "qwen2.5:0.5b-instruct-q8_0" in _models(app)
+
+
+def test_enable_and_disable_check_the_tag_too(
+    runner: FlaskCliRunner, fake_ollama: FakeOllama
+) -> None:
+    for command in ("enable", "disable"):
+        for tag in ("", "a\nb", "y" * 300):
+            result = runner.invoke(args=["models", command, tag])
+            assert result.exit_code == 2, result.output
+            assert "Invalid value for 'TAG'" in result.output
+    assert fake_ollama.requests_log == []
+
+
+def test_an_unknown_backend_is_a_usage_error_listing_the_configured_ones(
+    runner: FlaskCliRunner, fake_ollama: FakeOllama
+) -> None:
+    for args in (
+        ["models", "add", "llama3.2:1b", "--backend", "lmstudio"],
+        ["models", "add", "llama3.2:1b", "--backend", ""],
+        ["models", "sync", "--backend", "lmstudio"],
+    ):
+        result = runner.invoke(args=args)
+        assert result.exit_code == 2, result.output
+        assert "Invalid value for '--backend'" in result.output
+        assert "(BACKENDS has: ollama)" in result.output
+    assert fake_ollama.requests_log == []
