@@ -24,23 +24,25 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Connection, delete, func, insert, select, true
+from sqlalchemy import Connection, and_, delete, false, func, insert, select, true
 from sqlalchemy.exc import OperationalError
 
 from arena.database import database_lock
 from arena.extensions import db
 from arena.leaderboard.board import PAYLOAD_FORMAT, Board, compute_board, sorted_rows
 from arena.leaderboard.filters import FilterError, Filters, parse_filters
-from arena.models import LeaderboardCache, Model, Response, Vote
+from arena.models import LeaderboardCache, Model, Prompt, Response, Vote
 
 __all__ = [
     "Board",
     "cache_key",
+    "current_votes_version",
     "data_version",
     "get_board",
     "invalidate",
     "refresh_cache",
     "sorted_rows",
+    "votes_version",
 ]
 
 log = logging.getLogger(__name__)
@@ -81,6 +83,54 @@ def current_version() -> str:
     """:func:`data_version` of the database now, on a connection of its own."""
     with db.engine.connect() as conn:
         return data_version(conn)
+
+
+def _vote_counts(conn: Connection) -> list[Any]:
+    """Count and highest id of the votes, count and id-sum of the flagged ones."""
+    flagged = Vote.excluded == true()
+    counts = conn.execute(
+        select(
+            select(func.count()).select_from(Vote).scalar_subquery(),
+            select(func.max(Vote.id)).scalar_subquery(),
+            select(func.count()).select_from(Vote).where(flagged).scalar_subquery(),
+            select(func.coalesce(func.sum(Vote.id), 0)).where(flagged).scalar_subquery(),
+        )
+    ).one()
+    return list(counts)
+
+
+def votes_version(conn: Connection, *, answers: bool = False) -> str:
+    """A signature of what the vote log export shows, for its ETag.
+
+    Votes as in :func:`data_version` (a new vote, or a flag set or lifted, changes it); each
+    model's id and tag; per category, the count and id-sum of the public and of the private
+    prompts (a visitor's prompt that was not shared: its text is hidden), so a prompt
+    re-categorised or shared changes it. New answers do not: the log shows an answer only
+    as a voted battle's side, and stored answers and battles are written whole once and
+    never rewritten, so the vote fixes the text shown. ``answers`` (the answer columns are
+    in the export) is part of the signature for that reason alone.
+    """
+    private = and_(Prompt.source == "visitor", Prompt.shared == false())
+    prompts = conn.execute(
+        select(Prompt.category, private, func.count(), func.sum(Prompt.id))
+        .group_by(Prompt.category, private)
+        .order_by(Prompt.category, private)
+    ).all()
+    models = conn.execute(select(Model.id, Model.tag).order_by(Model.id)).all()
+    signature = [
+        "votes",
+        _vote_counts(conn),
+        [list(m) for m in models],
+        [[str(c), bool(p), n, s] for c, p, n, s in prompts],
+        bool(answers),
+    ]
+    return hashlib.sha256(json.dumps(signature, default=str).encode()).hexdigest()[:32]
+
+
+def current_votes_version(*, answers: bool = False) -> str:
+    """:func:`votes_version` of the database now, on a connection of its own."""
+    with db.engine.connect() as conn:
+        return votes_version(conn, answers=answers)
 
 
 def _settings() -> tuple[int, str | None]:

@@ -123,7 +123,7 @@ def known_categories() -> list[str]:
     return list(db.session.scalars(select(Prompt.category).distinct().order_by(Prompt.category)))
 
 
-def _single(args: Mapping[str, Any], name: str) -> str | None:
+def single_arg(args: Mapping[str, Any], name: str) -> str | None:
     """One value of ``name``; repeated query parameters are refused rather than guessed."""
     getlist = getattr(args, "getlist", None)
     if getlist is not None:
@@ -177,7 +177,7 @@ def parse_filters(
         raise FilterError(
             f"unknown parameter {unknown[0]!r}; expected one of: " + ", ".join(expected)
         )
-    category = _single(args, "category") or None
+    category = single_arg(args, "category") or None
     if category is not None:
         known = known_categories() if categories is None else list(categories)
         if category not in known:
@@ -185,7 +185,7 @@ def parse_filters(
                 f"unknown category {category!r}; known categories: " + (", ".join(known) or "none")
             )
     size = None
-    size_id = _single(args, "size")
+    size_id = single_arg(args, "size")
     if size_id:
         classes = {c.id: c for c in size_classes(bounds)}
         size = classes.get(size_id)
@@ -193,12 +193,12 @@ def parse_filters(
             raise FilterError(
                 f"unknown size class {size_id!r}; expected one of: " + ", ".join(classes)
             )
-    raw_from, raw_to = _single(args, "from"), _single(args, "to")
+    raw_from, raw_to = single_arg(args, "from"), single_arg(args, "to")
     date_from = parse_date("from", raw_from) if raw_from else None
     date_to = parse_date("to", raw_to) if raw_to else None
     if date_from and date_to and date_from > date_to:
         raise FilterError(f"'from' ({date_from}) is after 'to' ({date_to})")
-    exclude_ties = parse_bool("exclude_ties", _single(args, "exclude_ties") or "")
+    exclude_ties = parse_bool("exclude_ties", single_arg(args, "exclude_ties") or "")
     return Filters(category, size, date_from, date_to, exclude_ties)
 
 
@@ -211,7 +211,7 @@ def parse_sort(value: str | None, default: str = "bt") -> str:
 
 
 def parse_sort_arg(args: Mapping[str, Any], default: str = "bt") -> str:
-    return parse_sort(_single(args, "sort"), default)
+    return parse_sort(single_arg(args, "sort"), default)
 
 
 def _start_of(day: date) -> datetime:
