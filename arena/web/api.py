@@ -1,20 +1,63 @@
 """Downloads: the leaderboard (CSV, JSON) and the anonymised vote log (CSV, JSON Lines).
 
-Each answers with an ETag (and 304 to a matching If-None-Match), an exact Content-Type and
-an attachment Content-Disposition. Errors are JSON (``arena.web.errors``).
+Each answers with an ETag, an exact Content-Type and an attachment Content-Disposition.
+``If-None-Match`` (a tag, strong or weak as nginx makes it when it compresses, a list, or
+``*``) gets a 304 decided before any export work; HEAD is GET without the body. The data is
+public: every answer (a 304 and an error too) may be read from any origin, without
+credentials, and a CORS preflight is answered. The vote log reads in pages (``limit``,
+``after``) and tells where the next one starts (``Link: rel="next"``, ``X-Next-After``).
+Errors are JSON (``arena.web.errors``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from flask import Blueprint, Response, request, stream_with_context
+from flask import Blueprint, Response, request, stream_with_context, url_for
 
 from arena import leaderboard
 from arena.leaderboard import exports
-from arena.web.params import request_filters
+from arena.leaderboard.cache import current_votes_version
+from arena.web.params import request_filters, request_vote_page
 
 bp = Blueprint("api", __name__, url_prefix="/api")
+
+DOWNLOADS = {"api.leaderboard_json", "api.leaderboard_csv", "api.votes_csv", "api.votes_jsonl"}
+#: On every answer of a download: public data, readable from any origin (never with
+#: credentials: no Access-Control-Allow-Credentials), and embeddable cross-origin.
+CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Expose-Headers": ", ".join(
+        [
+            "ETag",
+            "Content-Disposition",
+            "Link",
+            "X-Next-After",
+            "X-RateLimit-Limit",
+            "X-RateLimit-Remaining",
+            "X-RateLimit-Reset",
+            "Retry-After",
+        ]
+    ),
+    "Cross-Origin-Resource-Policy": "cross-origin",
+}
+#: On the answer to a preflight (``OPTIONS``): a conditional GET may be sent cross-origin.
+PREFLIGHT_HEADERS = {
+    "Access-Control-Allow-Methods": "GET, HEAD",
+    "Access-Control-Allow-Headers": "If-None-Match",
+    "Access-Control-Max-Age": "86400",
+}
+
+
+@bp.after_request
+def _cross_origin(response: Response) -> Response:
+    """CORS headers on the downloads only (``arena.web.security`` keeps the view's CORP)."""
+    if request.endpoint not in DOWNLOADS:
+        return response
+    response.headers.update(CORS_HEADERS)
+    if request.method == "OPTIONS":
+        response.headers.update(PREFLIGHT_HEADERS)
+    return response
 
 
 def _download(body: str | Iterable[str], kind: str, fmt: str, tag: str) -> Response:
@@ -26,9 +69,13 @@ def _download(body: str | Iterable[str], kind: str, fmt: str, tag: str) -> Respo
     return response
 
 
-def _not_modified(tag: str) -> Response | None:
-    if not request.if_none_match.contains(tag):
-        return None
+def _unchanged(tag: str) -> bool:
+    """Whether the request's ``If-None-Match`` matches ``tag`` (weak comparison, as RFC 9110
+    asks: ``W/"tag"``, ``"tag"``, a list holding either, or ``*``)."""
+    return request.if_none_match.contains_weak(tag)
+
+
+def _not_modified(tag: str) -> Response:
     response = Response(status=304)
     response.set_etag(tag)
     response.headers["Cache-Control"] = "no-cache"
@@ -37,11 +84,17 @@ def _not_modified(tag: str) -> Response | None:
 
 def _leaderboard(fmt: str) -> Response:
     filters, sort = request_filters(allow_sort=True)
+    # The board's content depends on the rating settings too: cache_key holds them.
+    shape = (sort, leaderboard.cache_key(filters))
+    if request.if_none_match:
+        # The data now: a client holding it gets its 304 before any board is read.
+        current = exports.etag("leaderboard", fmt, filters, leaderboard.current_version(), *shape)
+        if _unchanged(current):
+            return _not_modified(current)
     board = leaderboard.get_board(filters)
-    tag = exports.etag("leaderboard", fmt, filters, board.version, sort)
-    not_modified = _not_modified(tag)
-    if not_modified is not None:
-        return not_modified
+    tag = exports.etag("leaderboard", fmt, filters, board.version, *shape)
+    if _unchanged(tag):  # a stale board (LEADERBOARD_MAX_STALE_SECONDS) the client holds
+        return _not_modified(tag)
     return _download(exports.leaderboard_export(board, sort, fmt), "leaderboard", fmt, tag)
 
 
@@ -55,14 +108,24 @@ def leaderboard_csv() -> Response:
     return _leaderboard("csv")
 
 
+def _next_page_url(after: int, limit: int) -> str:
+    args = {k: v for k, v in request.args.items() if k not in ("after", "limit")}
+    return url_for(str(request.endpoint), _external=True, **args, after=after, limit=limit)
+
+
 def _votes(fmt: str) -> Response:
-    filters, _ = request_filters(allow_sort=False)
-    tag = exports.etag("votes", fmt, filters, leaderboard.current_version())
-    not_modified = _not_modified(tag)
-    if not_modified is not None:
-        return not_modified
-    body = stream_with_context(exports.votes_export(filters, fmt))
-    return _download(body, "votes", fmt, tag)
+    filters, page = request_vote_page()
+    version = current_votes_version(answers=page.answers)
+    tag = exports.etag("votes", fmt, filters, version, page.key())
+    if _unchanged(tag):
+        return _not_modified(tag)
+    upto = exports.next_after(filters, page)
+    body = stream_with_context(exports.votes_export(filters, fmt, page, upto))
+    response = _download(body, "votes", fmt, tag)
+    if upto is not None and page.limit is not None:
+        response.headers["Link"] = f'<{_next_page_url(upto, page.limit)}>; rel="next"'
+        response.headers["X-Next-After"] = str(upto)
+    return response
 
 
 @bp.get("/votes.csv")

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from arena.extensions import db
-from arena.leaderboard.exports import LEADERBOARD_FIELDS, VOTE_FIELDS
-from arena.models import Battle, Prompt, Vote
-from tests.support.battles import battle_id_of, neutral_pool
+from arena.leaderboard.exports import ANSWER_FIELDS, LEADERBOARD_FIELDS, VOTE_FIELDS
+from arena.models import Battle, Prompt, Response, Vote
+from tests.support.battles import NEUTRAL_ANSWER, battle_id_of, neutral_pool
 from tests.support.fake_ollama import FakeOllama
 from tests.support.leaderboard_data import add_models, add_votes
 
@@ -218,3 +218,124 @@ def test_cli_export_refuses_bad_filters(runner: FlaskCliRunner, voted: Flask) ->
     result = runner.invoke(args=["export", "leaderboard", "--size", "xl"])
     assert result.exit_code == 2
     assert "unknown size class 'xl'" in result.output
+
+
+SIDE_ANSWERS = {
+    "llama3.2:1b": "A first careful answer.",
+    "qwen2.5:0.5b-instruct-q8_0": "A second careful answer.",
+    "gemma3:4b": "A third careful answer.",
+}
+
+
+def _arena_votes(client: FlaskClient, outcomes: list[str]) -> None:
+    for outcome in outcomes:
+        battle_id = battle_id_of(client.get("/").get_data(as_text=True))
+        response = client.post("/vote", data={"battle_id": battle_id, "outcome": outcome})
+        assert response.status_code in (200, 302, 303), response.status_code
+
+
+def _sides(app: Flask) -> dict[int, tuple[str, str, str, str]]:
+    """vote id -> (model_a, model_b, left answer, right answer) from the battles."""
+    with app.app_context():
+        votes = db.session.scalars(select(Vote).where(Vote.battle_id.is_not(None))).all()
+        return {
+            v.id: (v.model_a.tag, v.model_b.tag, v.battle.left.text, v.battle.right.text)
+            for v in votes
+            if v.battle is not None
+        }
+
+
+def test_answer_columns_are_the_battle_sides(
+    app: Flask, client: FlaskClient, runner: FlaskCliRunner, fake_ollama: FakeOllama
+) -> None:
+    for tag, text in SIDE_ANSWERS.items():
+        fake_ollama.set_answer(tag, text)  # a text per model: the sides tell apart
+    assert runner.invoke(args=["models", "sync"]).exit_code == 0
+    assert runner.invoke(args=["pregenerate", "--prompts", "3"]).exit_code == 0
+    _arena_votes(client, ["a", "b", "tie", "a", "both_bad", "b"])
+    add_models(app, MODELS)
+    add_votes(app, [("alpha:1b", "beta:3b", "a")], source="import")
+    sides = _sides(app)
+    assert len(sides) == 6
+    assert all(
+        SIDE_ANSWERS[a] == left and SIDE_ANSWERS[b] == right for a, b, left, right in sides.values()
+    )
+
+    text = client.get("/api/votes.csv?answers=1").get_data(as_text=True)
+    reader = csv.DictReader(io.StringIO(text))
+    assert tuple(reader.fieldnames or ()) == (*VOTE_FIELDS, *ANSWER_FIELDS)
+    rows = {int(row["vote_id"]): row for row in reader}
+    assert len(rows) == 7
+    for vote_id, (model_a, model_b, left, right) in sides.items():
+        row = rows.pop(vote_id)
+        assert (row["model_a"], row["model_b"]) == (model_a, model_b)
+        assert (row["answer_a"], row["answer_b"]) == (left, right)
+    (imported,) = rows.values()
+    assert imported["source"] == "import" and imported["battle_id"] == ""
+    assert imported["answer_a"] == imported["answer_b"] == ""
+
+    records = [
+        json.loads(line)
+        for line in client.get("/api/votes.jsonl?answers=1").get_data(as_text=True).splitlines()
+    ]
+    assert [tuple(record) for record in records] == [(*VOTE_FIELDS, *ANSWER_FIELDS)] * 7
+    for record in records:
+        if record["vote_id"] in sides:
+            assert (record["answer_a"], record["answer_b"]) == sides[record["vote_id"]][2:]
+        else:
+            assert record["answer_a"] is None and record["answer_b"] is None
+    without = client.get("/api/votes.jsonl").get_data(as_text=True).splitlines()
+    assert all("answer_a" not in json.loads(line) for line in without)
+
+
+def test_private_visitor_prompts_hide_their_answers(
+    app: Flask, client: FlaskClient, runner: FlaskCliRunner, fake_ollama: FakeOllama
+) -> None:
+    neutral_pool(runner, fake_ollama)
+    _arena_votes(client, ["a", "b", "tie"])
+    with app.app_context():
+        first = db.session.scalar(select(Vote).order_by(Vote.id).limit(1))
+        assert first is not None
+        private_id, private_prompt = first.id, first.prompt_id
+        db.session.execute(
+            update(Prompt).where(Prompt.id == private_prompt).values(source="visitor", shared=False)
+        )
+        db.session.commit()
+    text = client.get("/api/votes.csv?answers=1").get_data(as_text=True)
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert len(rows) == 3
+    for row in rows:
+        hidden = int(row["prompt_id"]) == private_prompt
+        assert (row["prompt"] == "") is hidden
+        assert (row["answer_a"] == "" and row["answer_b"] == "") is hidden
+    assert any(int(row["vote_id"]) == private_id for row in rows)
+    assert NEUTRAL_ANSWER not in text.split("\n", 1)[0]  # the header names no answer text
+    shown = [row for row in rows if int(row["prompt_id"]) != private_prompt]
+    assert all(row["answer_a"] == row["answer_b"] == NEUTRAL_ANSWER for row in shown)
+
+
+def test_votes_etag_holds_through_pregeneration_and_moves_with_a_vote(
+    app: Flask, client: FlaskClient, runner: FlaskCliRunner, fake_ollama: FakeOllama
+) -> None:
+    neutral_pool(runner, fake_ollama, prompts=2)
+    _arena_votes(client, ["a"])
+    paths = ["/api/votes.csv", "/api/votes.jsonl?answers=1", "/api/votes.csv?limit=1"]
+    tags = {}
+    for path in paths:
+        response = client.get(path)
+        response.get_data()
+        tags[path] = response.headers["ETag"]
+    with app.app_context():
+        answers = db.session.scalar(select(func.count()).select_from(Response))
+    result = runner.invoke(args=["pregenerate", "--prompts", "5"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Response)) > answers
+    for path in paths:
+        assert client.get(path, headers={"If-None-Match": tags[path]}).status_code == 304
+    _arena_votes(client, ["b"])
+    for path in paths:
+        response = client.get(path, headers={"If-None-Match": tags[path]})
+        response.get_data()
+        assert response.status_code == 200
+        assert response.headers["ETag"] != tags[path]
