@@ -13,16 +13,35 @@ from flask import current_app
 from arena import leaderboard
 from arena.cli.common import DatabaseGroup
 from arena.leaderboard import exports
-from arena.leaderboard.filters import FilterError, Filters, parse_filters, parse_sort
+from arena.leaderboard.filters import (
+    FilterError,
+    Filters,
+    parse_filters,
+    parse_sort,
+    size_classes,
+)
+from arena.play.prompts import CATEGORIES, DEFAULT_CATEGORY
 
 export_group = DatabaseGroup("export", help="Write the leaderboard or the vote log as CSV or JSON.")
+
+# The accepted values, from constants only: --help never touches the database.
+_SIZE_HELP = (
+    "Only votes where both models are in this size class: "
+    + ", ".join(size_class.id for size_class in size_classes())
+    + " (with the default SIZE_CLASS_BOUNDS_B)."
+)
+_CATEGORY_HELP = (
+    "Only votes on prompts of this category: "
+    + ", ".join((*CATEGORIES, DEFAULT_CATEGORY))
+    + ", or any imported one."
+)
 
 
 def filter_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """The filter options shared by every command that reads the vote log."""
     options = [
-        click.option("--category", help="Only votes on prompts of this category."),
-        click.option("--size", help="Only votes where both models are in this size class."),
+        click.option("--category", help=_CATEGORY_HELP),
+        click.option("--size", help=_SIZE_HELP),
         click.option("--from", "date_from", metavar="YYYY-MM-DD", help="First day (UTC)."),
         click.option("--to", "date_to", metavar="YYYY-MM-DD", help="Last day (UTC), inclusive."),
         click.option("--exclude-ties", is_flag=True, help="Drop tie and 'both bad' votes."),
@@ -83,10 +102,44 @@ def export_leaderboard(fmt: str, out: Path | None, sort: str, **options: Any) ->
 
 
 @export_group.command("votes")
-@_FORMAT
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "jsonl", "json"]),
+    default="csv",
+    show_default=True,
+    help="json is JSON Lines too.",
+)
 @_OUT
+@click.option(
+    "--limit",
+    type=click.IntRange(1, exports.MAX_PAGE_ROWS),
+    help="At most this many votes (a page); all of them by default.",
+)
+@click.option(
+    "--after",
+    type=click.IntRange(min=0),
+    default=0,
+    metavar="VOTE_ID",
+    help="Only votes after this one: the last vote_id of the previous page.",
+)
+@click.option(
+    "--answers",
+    is_flag=True,
+    help="Add answer_a and answer_b: the texts the battle showed as model_a and model_b "
+    "(empty for imported votes and visitors' private prompts).",
+)
 @filter_options
-def export_votes(fmt: str, out: Path | None, **options: Any) -> None:
-    """The anonymised vote log (no voter ids); --format json writes JSON Lines."""
+def export_votes(
+    fmt: str, out: Path | None, limit: int | None, after: int, answers: bool, **options: Any
+) -> None:
+    """The anonymised vote log (no voter ids), in vote id order.
+
+    With --limit, says on stderr where the next page starts when more votes follow.
+    """
     filters = filters_from_options(**options)
-    _write(exports.votes_export(filters, "jsonl" if fmt == "json" else fmt), out)
+    page = exports.VotePage(limit, after, answers)
+    upto = exports.next_after(filters, page)
+    _write(exports.votes_export(filters, "jsonl" if fmt == "json" else fmt, page, upto), out)
+    if upto is not None:
+        click.echo(f"more votes follow: the next page is --after {upto}", err=True)
