@@ -10,7 +10,10 @@ from typing import Any, NoReturn
 
 from flask import Flask
 
+#: The repository's top level in a checkout (in an installed package: site-packages).
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+#: The package's own folder: an installed package carries templates/ and static/ in it.
+PACKAGE_DIR = Path(__file__).resolve().parent
 
 #: Exit status of a start stopped by a wrong setting (as for a command-line usage error).
 BAD_SETTING_STATUS = 2
@@ -31,8 +34,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         __name__,
         instance_path=str(instance_path) if instance_path else None,
         instance_relative_config=True,
-        template_folder=str(PROJECT_ROOT / "templates"),
-        static_folder=str(PROJECT_ROOT / "static"),
+        template_folder=str(pages_folder("templates")),
+        static_folder=str(pages_folder("static")),
     )
     try:
         os.makedirs(app.instance_path, exist_ok=True)
@@ -48,6 +51,19 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     web.init_app(app)
     init_cli(app)
     return app
+
+
+def pages_folder(name: str, root: Path = PROJECT_ROOT, package: Path = PACKAGE_DIR) -> Path:
+    """``templates`` or ``static``: the checkout's, at the top of the repository, else the copy
+    an installed package carries (``pip install .`` puts them in ``arena/``, pyproject.toml).
+
+    A checkout is told by its ``pyproject.toml``, so a stray top-level ``templates`` folder in
+    site-packages (some other distribution's) is never taken for ours.
+    """
+    checkout = root / name
+    if (root / "pyproject.toml").is_file() and checkout.is_dir():
+        return checkout
+    return package / name
 
 
 def _configure(app: Flask, test_config: dict[str, Any] | None) -> None:
