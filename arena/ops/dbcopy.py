@@ -9,26 +9,39 @@ and its row counts checked against the source's before the transaction commits.
 The source is read in one snapshot (a read transaction on SQLite, REPEATABLE READ on
 PostgreSQL), so the copy is consistent even while the app writes; stop the app before the
 switch anyway, or the votes cast between the copy and the switch stay behind.
+
+The target's password need not be in its URL, where ``ps`` and the shell's history would show
+it: :func:`read_password_file` reads it from a file, and for ``postgresql+psycopg://`` URLs
+libpq itself reads ``PGPASSWORD`` and ``~/.pgpass`` when the URL has none. Messages show URLs
+through :func:`safe_url` and errors through :func:`redact`, so no password is printed.
 """
 
 from __future__ import annotations
 
+import re
+import stat
+import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote, quote_plus
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, Integer, Table, func, inspect, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
 
 from arena.database import MIGRATIONS_DIR
 from arena.extensions import db
 
 BATCH_SIZE = 2000
+#: ``scheme://user:password@``: the password of a URL SQLAlchemy cannot parse, to hide it.
+_URL_PASSWORD = re.compile(r"(://[^/@:\s]*:)[^@\s]*@")
 
 
 class CopyError(RuntimeError):
@@ -55,9 +68,70 @@ class CopyReport:
         return sum(table.rows for table in self.tables)
 
 
-def safe_url(url: str) -> str:
-    """The URL without its password, for messages."""
-    return make_url(url).render_as_string(hide_password=True)
+def safe_url(url: str | URL) -> str:
+    """The URL without its password, for messages; also one SQLAlchemy cannot parse."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return _URL_PASSWORD.sub(r"\1***@", str(url))
+
+
+def redact(text: str, secrets: Iterable[str | None]) -> str:
+    """``text`` with each secret (as it is, and as it is written in a URL) shown as ``***``."""
+    for secret in secrets:
+        if secret:
+            for form in {secret, quote(secret, safe=""), quote_plus(secret)}:
+                text = text.replace(form, "***")
+    return text
+
+
+def read_password_file(path: str | Path) -> str:
+    """The password in the first line of ``path`` (``-``: standard input), without its line
+    ending, as PostgreSQL's tools read a password file (``initdb --pwfile``); raises
+    CopyError when it cannot be read or that line is empty. The password is never shown."""
+    try:
+        if str(path) == "-":
+            line = sys.stdin.readline()
+        else:
+            with open(path, encoding="utf-8") as handle:
+                line = handle.readline()
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
+        raise CopyError(f"cannot read the password file {str(path)!r}: {reason}") from None
+    password = line.rstrip("\r\n")
+    if not password:
+        raise CopyError(f"the first line of the password file {str(path)!r} is empty")
+    return password
+
+
+def loosely_protected(path: str | Path) -> bool:
+    """True when others than the owner may read ``path`` (libpq refuses such a ~/.pgpass)."""
+    if str(path) == "-":
+        return False
+    try:
+        return bool(Path(path).stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO))
+    except OSError:
+        return False
+
+
+def target_url(url: str, password: str | None = None) -> URL:
+    """The target's URL, with ``password`` (from a file, say) set on it, never written into a
+    string. Raises CopyError for a URL SQLAlchemy cannot parse (shown without its password),
+    a password given twice, or one given for SQLite (which has none)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise CopyError(f"cannot read the URL {safe_url(url)!r}") from None
+    if password is None:
+        return parsed
+    if parsed.password is not None:
+        raise CopyError(
+            f"{safe_url(parsed)} already holds a password: give it once (leave it out of the "
+            "URL, where `ps` and the shell's history show it)"
+        )
+    if parsed.get_backend_name() == "sqlite":
+        raise CopyError(f"{safe_url(parsed)} is SQLite, which takes no password")
+    return parsed.set(password=password)
 
 
 def tables() -> list[Table]:
