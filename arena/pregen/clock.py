@@ -130,9 +130,9 @@ class SystemClock:
 
     @property
     def zone(self) -> tzinfo:
-        if self._zone is None:
-            self._zone = local_zone()
-        return self._zone
+        """The zone given, else the local zone as it is now (read again each time, as
+        ``resolve_until`` reads it, so the two never disagree)."""
+        return self._zone if self._zone is not None else local_zone()
 
     def now(self) -> datetime:
         return instant(datetime.now(self.zone))
