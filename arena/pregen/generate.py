@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from requests import ConnectTimeout
 from sqlalchemy import Insert, Table, insert
 from sqlalchemy.exc import IntegrityError
 
@@ -74,15 +75,25 @@ class Outcome:
     excluded: int = 0  # leaked answers stored as excluded
     failure: FailureNote | None = None
     skip_model: bool = False  # the model cannot answer at all (missing, backend gone)
+    blames_server: bool = False  # the failure says the server is at fault, not the model
     interrupted: bool = False  # stopped before a clean answer (a leak left to the next run)
     result: ChatResult | None = None  # the last complete reply, for speed figures
 
 
+#: HTTP statuses on a generation request that say the server is not the one we think (a wrong
+#: URL, another server, a proxy refusing us): no retry helps, and no other model will fare better.
+SERVER_REFUSALS = frozenset({401, 403, 404, 405, 501})
+
+
 def failure_kind(error: BackendError) -> tuple[str, bool, bool]:
-    """(kind, worth retrying, give up on the model) for a backend error."""
+    """(kind, worth retrying, give up on the model) for a backend error.
+
+    Retried: what may pass (a timeout, a dropped stream, 503/429 busy, other 5xx). Not retried:
+    what the same request meets again (a reply that is not the protocol, any 4xx, 501).
+    """
     if isinstance(error, ModelNotFound):
         return "not_found", False, True
-    if isinstance(error, BackendUnreachable):
+    if isinstance(error, BackendUnreachable) or _connect_timeout(error):
         return "unreachable", False, True  # the client already retried with backoff
     if isinstance(error, BackendTimeout):
         return "timeout", True, False
@@ -91,10 +102,30 @@ def failure_kind(error: BackendError) -> tuple[str, bool, bool]:
     if isinstance(error, BackendBusy):
         return "busy", True, False
     if isinstance(error, MalformedReply):
-        return "malformed", True, False
+        return "malformed", False, False
     if isinstance(error, BackendHTTPError):
-        return "http", error.status >= 500, False
+        return "http", error.status >= 500 and error.status not in SERVER_REFUSALS, False
     return "error", True, False
+
+
+def blames_server(error: BackendError) -> bool:
+    """Whether an error says the server itself is at fault rather than one model or prompt:
+    unreachable, a reply that is not the protocol, HTTP 401/403/404/405/501, a 5xx or still
+    busy (after the retries); not a missing model, a read timeout, a stream cut, nor a 4xx
+    about the request."""
+    if isinstance(error, ModelNotFound):
+        return False
+    if isinstance(error, BackendUnreachable | MalformedReply | BackendBusy):
+        return True
+    if isinstance(error, BackendHTTPError):
+        return error.status in SERVER_REFUSALS or error.status >= 500
+    return _connect_timeout(error)
+
+
+def _connect_timeout(error: BackendError) -> bool:
+    """A connection that could not even be opened (after the client's retries), unlike a
+    read timeout, which a slow model may cause."""
+    return isinstance(error, BackendTimeout) and isinstance(error.__cause__, ConnectTimeout)
 
 
 class MeteredBackend:
@@ -274,6 +305,7 @@ class AnswerMaker:
                 if skip or not retry or failures > self.retries:
                     outcome.failure = FailureNote(model.tag, prompt_id, kind, str(error), failures)
                     outcome.skip_model = skip
+                    outcome.blames_server = blames_server(error)
                     return outcome
                 self.clock.sleep(self.backoff * 2 ** (failures - 1))
                 if not may_continue():

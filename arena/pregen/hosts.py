@@ -145,6 +145,7 @@ def _hosts(plan: Plan, run: GenerationRun | None, summary: RunSummary) -> list[_
             for item in part.work:
                 note = FailureNote(item.tag, None, "backend", str(error))
                 summary.failures.append(note)
+                summary.unanswered += len(item.prompt_ids)
                 record_failure(run, item.model_id, note)
             continue
         hosts.append(host)
@@ -261,6 +262,8 @@ def _merge(summary: RunSummary, hosts: list[_Host], wall: float, with_hosts: boo
             summary.eval_seconds[tag] += seconds
         summary.failures.extend(part.failures)
         summary.attempted += part.attempted
+        summary.unanswered += part.unanswered
+        summary.given_up.update(part.given_up)
         summary.model_loads += part.model_loads
         summary.backend_seconds += part.backend_seconds
         if part.stop_kind and not summary.stop_kind:
@@ -274,6 +277,7 @@ def _merge(summary: RunSummary, hosts: list[_Host], wall: float, with_hosts: boo
                 "wall_seconds": round(part.wall_seconds, 3),
                 "backend_seconds": round(part.backend_seconds, 3),
                 "backend_share": round(part.backend_share, 4),
+                "given_up": host.name in part.given_up,
             }
     summary.wall_seconds = wall
     return summary

@@ -2,7 +2,8 @@
 
 Each model is loaded once: its requests are contiguous, with a long ``keep_alive`` while it
 still has work and 0 on its last request, so RAM is free for the next model. The run stops
-only between answers (deadline, signal); a failing model never stops the others.
+only between answers (deadline, signal); a failing model never stops the others, and a
+backend whose server does not work is given up for the rest of the run (``breaker``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sqlalchemy import select
 from arena.backends import Backend
 from arena.extensions import db
 from arena.models import GenerationRun, Prompt
+from arena.pregen.breaker import Breaker
 from arena.pregen.clock import SYSTEM_CLOCK, Clock, Deadline, format_seconds
 from arena.pregen.estimate import Estimator
 from arena.pregen.generate import AnswerMaker, FailureNote, MeteredBackend, ModelRef, Outcome
@@ -76,6 +78,8 @@ class RunSummary:
     eval_seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     failures: list[FailureNote] = field(default_factory=list)
     attempted: int = 0  # planned answers tried (stored, failed, leaked, or a duplicate)
+    unanswered: int = 0  # planned answers that failed or were given up (not stopped before)
+    given_up: dict[str, str] = field(default_factory=dict)  # backend name -> why (breaker)
     model_loads: int = 0
     wall_seconds: float = 0.0
     backend_seconds: float = 0.0
@@ -87,6 +91,14 @@ class RunSummary:
     @property
     def total_stored(self) -> int:
         return sum(self.stored.values())
+
+    @property
+    def result(self) -> str:
+        """ok (no planned answer failed: the plan was done, or stopped between answers as
+        asked), some_failed (some failed or were given up, some stored), nothing_stored."""
+        if not self.failures:
+            return "ok"
+        return "some_failed" if self.total_stored else "nothing_stored"
 
     @property
     def backend_share(self) -> float:
@@ -114,6 +126,9 @@ class RunSummary:
             },
             "stored": self.total_stored,
             "attempted": self.attempted,
+            "unanswered": self.unanswered,
+            "result": self.result,
+            "given_up": dict(self.given_up),
             "failures": [note.to_json() for note in self.failures],
             "model_loads": self.model_loads,
             "wall_seconds": round(self.wall_seconds, 3),
@@ -151,10 +166,27 @@ def summary_lines(data: dict[str, Any]) -> list[str]:
             f"  backend {name}: {host['stored']} answers in {format_seconds(host['wall_seconds'])}"
             f", {host['model_loads']} model loads, waiting on it "
             f"{100 * host['backend_share']:.1f}% of the time"
+            + ("; given up for this run" if host.get("given_up") else "")
         )
     if data.get("stop"):
         lines.append(f"stopped between answers: {data['stop_message']}; the next run resumes")
+    outcome = outcome_line(data)
+    if outcome is not None:
+        lines.append(outcome)
     return lines
+
+
+def outcome_line(data: dict[str, Any]) -> str | None:
+    """The run's outcome in words (None for a summary older than the ``result`` field)."""
+    result = data.get("result")
+    planned = sum(row["planned"] for row in data["models"].values())
+    missed = f"{data.get('unanswered', 0)} of {planned} planned answers failed or were given up"
+    texts = {
+        "ok": "no answer failed" if data.get("stop") else "every planned answer stored",
+        "some_failed": f"some answers failed: {missed}; {data['stored']} stored",
+        "nothing_stored": f"nothing could be stored: {missed}",
+    }
+    return f"outcome: {texts[result]}" if result in texts else None
 
 
 def run_plan(
@@ -199,6 +231,7 @@ class _Runner:
         meter = backend if isinstance(backend, MeteredBackend) else None
         self.meter = meter or MeteredBackend(backend, self.clock)
         self.maker = AnswerMaker(self.meter, config, clock=self.clock, rng=rng)
+        self.breaker = Breaker(str(getattr(self.meter.backend, "name", "") or "backend"))
         self.progress = progress
         self.run = run
         self.record = RunProgress(run)
@@ -217,7 +250,11 @@ class _Runner:
         self.started = self.clock.monotonic()
         try:
             for item in self.plan.work:
-                if not self._model(item):
+                if self.breaker.open:  # the backend was given up: record each model's skip
+                    model = ModelRef(item.model_id, item.tag, item.family)
+                    reason = f"not tried: {self.breaker.reason}"
+                    self._skip(model, FailureNote(model.tag, None, "backend", reason))
+                elif not self._model(item):
                     break
         finally:
             summary = self.summary
@@ -260,25 +297,45 @@ class _Runner:
                 prompt_text=self.texts.get(prompt_id),
             )
             self._account(model, outcome)
-            if outcome.failure is not None:
-                self._fail(model, outcome.failure)
+            failure = outcome.failure
+            if failure is not None:
+                self._fail(model, failure)
+                self.summary.unanswered += 1
                 consecutive += 1
+                self.breaker.failed(model.tag, outcome.blames_server, failure.reason)
             elif outcome.response_id is not None or outcome.duplicate:
                 consecutive = 0
+                self.breaker.succeeded()
             self._report(model, _label(outcome))
+            left = len(item.prompt_ids) - index - 1
+            if self.breaker.open:
+                self.summary.given_up[self.breaker.backend] = self.breaker.reason or ""
+                why = f"skipped the remaining {left} prompts: {self.breaker.reason}"
+                gone = FailureNote(model.tag, None, "backend", why)  # unless its own says why:
+                self._skip(model, gone if left and not outcome.skip_model else None)
+                self._release(model.tag)
+                return True
             if outcome.skip_model or consecutive >= MAX_CONSECUTIVE_FAILURES:
+                note = None
                 if not outcome.skip_model:
-                    left = len(item.prompt_ids) - index - 1
                     reason = (
                         f"skipped the remaining {left} prompts after {consecutive} failed "
                         "answers in a row"
                     )
-                    self._fail(model, FailureNote(model.tag, None, "skipped", reason))
+                    note = FailureNote(model.tag, None, "skipped", reason)
                     self._release(model.tag)
-                self.total -= self.remaining.get(model.id, 0)
-                self.remaining[model.id] = 0
+                self._skip(model, note)
                 return True
         return True
+
+    def _skip(self, model: ModelRef, note: FailureNote | None) -> None:
+        """Give up the model's planned answers not yet tried, recording ``note`` if any."""
+        if note is not None:
+            self._fail(model, note)
+        left = self.remaining.get(model.id, 0)
+        self.summary.unanswered += left
+        self.total -= left
+        self.remaining[model.id] = 0
 
     def _fail(self, model: ModelRef, note: FailureNote) -> None:
         self.summary.failures.append(note)
