@@ -5,8 +5,13 @@ pregenerate`` (``--budget``, ``--until``, ``--models``, ``--prompts``, ``--dry-r
     0 1 * * * cd /path/to/arena && .venv/bin/python scripts/pregenerate.py --until 06:00
 
 The instance folder and settings come from the environment (``ARENA_INSTANCE_PATH``,
-``ARENA_OLLAMA_URL``, ...) exactly as for the web app. Exit status: 0 when the run finished or
-stopped at its deadline, 1 when it could not start (another run holds the lock, a bad model).
+``ARENA_OLLAMA_URL``, ...) exactly as for the web app. Exit status (the command's):
+
+- 0: the plan was done, there was nothing to do, or the deadline stopped it between answers;
+- 1: it could not start (another run holds the lock, an unknown model);
+- 2: a usage error (or a wrong setting);
+- 3: some planned answers failed (recorded with their reasons), the others were stored;
+- 4: nothing could be stored (every answer failed, every backend was given up).
 """
 
 from __future__ import annotations

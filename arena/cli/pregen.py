@@ -1,6 +1,6 @@
 """``flask --app arena pregenerate``: answer prompts ahead of time, grouped by model.
 
-``scripts/pregenerate.py`` (for cron) runs this very command.
+``scripts/pregenerate.py`` (for cron) runs this very command, with the same exit statuses.
 """
 
 from __future__ import annotations
@@ -20,8 +20,21 @@ from arena.cli.common import check_budget, check_until, with_database
 from arena.cli.progress import ProgressBar
 from arena.pregen.clock import format_seconds
 
+#: Exit statuses beyond 0 (done, nothing to do, or stopped between answers as asked),
+#: 1 (could not start: another run holds the lock, a bad model) and 2 (usage, click's).
+EXIT_SOME_FAILED = 3
+EXIT_NOTHING_STORED = 4
+EXIT_STATUS = {"ok": 0, "some_failed": EXIT_SOME_FAILED, "nothing_stored": EXIT_NOTHING_STORED}
+EXIT_HELP = (
+    "Exit status: 0 when the plan was done, there was nothing to do, or --budget/--until "
+    "(or a signal) stopped it between answers; 1 when it could not start (another run holds "
+    "the lock, an unknown model); 2 for a usage error; 3 when some planned answers failed "
+    "(the others were stored); 4 when nothing could be stored (every answer failed, every "
+    "backend was given up)."
+)
 
-@click.command("pregenerate")
+
+@click.command("pregenerate", epilog=EXIT_HELP)
 @with_appcontext
 @click.option(
     "--prompts",
@@ -76,6 +89,10 @@ def pregenerate_command(
         return
     for line in pregen.summary_lines(result.summary.to_json()):
         click.echo(line, err=line.startswith("failed"))
+    status = EXIT_STATUS[result.summary.result]
+    if status:
+        click.echo(f"exit status {status}", err=True)
+        raise click.exceptions.Exit(status)
 
 
 def _print_plan(result: pregen.BatchResult) -> None:

@@ -80,7 +80,7 @@ def test_a_failing_model_does_not_stop_the_others(
         2, "llama runner process has terminated", times=3, model="llama3.2:1b"
     )
     result = runner.invoke(args=["pregenerate", "--prompts", "3"])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 3, result.output  # some planned answers failed
     assert "failed gemma3:4b" in result.output
     assert "not found" in result.output
     assert "llama runner process has terminated" in result.output

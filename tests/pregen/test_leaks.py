@@ -129,7 +129,7 @@ def test_a_model_that_leaks_twice_gives_up_on_that_prompt(
     fake_ollama.set_answer(QWEN, "I'm Qwen, a large language model created by Alibaba Cloud.")
     runner.invoke(args=["models", "sync"])
     result = runner.invoke(args=["pregenerate", "--prompts", "2"])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 3, result.output  # Qwen's two answers failed
     assert len(answers(app, "excluded")) == 4  # 2 prompts x (first answer + one regeneration)
     assert [r for r in answers(app) if r.model.tag == QWEN] == []
     with app.app_context():

@@ -139,7 +139,7 @@ def test_failures_are_recorded_retried_and_never_stop_other_models(
     fake_ollama.fail_mid_stream(1, "runner crashed", model=TAGS[1])
     fake_ollama.fail_next(500, "out of memory", times=100, model=TAGS[0])
     result = runner.invoke(args=["pregenerate", "--prompts", "4"])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 3, result.output  # some planned answers failed
     assert {r.model.tag for r in answers(app)} == {TAGS[1]}
     assert len(answers(app)) == 4  # the retry saved qwen's first answer
     with app.app_context():
