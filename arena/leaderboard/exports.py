@@ -6,6 +6,12 @@ snapshot) and written out chunk by chunk, so a million votes never sit in memory
 It comes in vote id order and can be read in pages (:class:`VotePage`: the votes after a
 cursor, at most ``limit`` of them). It carries no voter id; a visitor's own prompt that was
 not shared keeps its id and category but neither its text nor its answers' texts.
+
+CSV is for people and spreadsheets: a text cell that a spreadsheet would read as a formula
+(starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return) gets a leading ``'``, as
+OWASP recommends (numbers are written as numbers, a negative one too), and the leaderboard's
+floats are rounded per column (:data:`CSV_DECIMALS`). JSON and JSON Lines keep every value
+as stored, at full precision.
 """
 
 from __future__ import annotations
@@ -14,12 +20,12 @@ import csv
 import hashlib
 import io
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, case, or_, select, true
+from sqlalchemy import Connection, Select, case, or_, select, true
 from sqlalchemy.orm import aliased
 
 from arena.extensions import db
@@ -83,6 +89,25 @@ MEDIA = {
     ("jsonl", "votes"): ("application/x-ndjson", "votes.jsonl"),
 }
 _CHUNK_ROWS = 2000
+#: A text cell starting with one of these is a formula to a spreadsheet (OWASP's list).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+#: Decimals kept in CSV per leaderboard column (JSON keeps full precision): sizes in billions
+#: to the million parameters, rates and scores (0 to 1) to 4 decimals, ratings, tokens/s and
+#: mean answer lengths to 1 decimal.
+CSV_DECIMALS = {
+    "params_b": 3,
+    "win_rate": 4,
+    "score": 4,
+    "both_bad_rate": 4,
+    "elo": 1,
+    "online_elo": 1,
+    "bt": 1,
+    "bt_lower": 1,
+    "bt_upper": 1,
+    "tokens_per_second": 1,
+    "answer_chars": 1,
+    "answer_tokens": 1,
+}
 
 
 def etag(kind: str, fmt: str, filters: Filters, version: str, *extra: str) -> str:
@@ -111,13 +136,50 @@ def leaderboard_json(board: Board, sort: str) -> str:
     return json.dumps(document, indent=1, ensure_ascii=False, allow_nan=False) + "\n"
 
 
+def csv_cell(value: Any) -> Any:
+    """A cell as CSV writes it: text a spreadsheet would run as a formula gets a leading
+    ``'`` (OWASP); anything else (numbers, negative ones too; None) as it is."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def _csv_record(record: Mapping[str, Any]) -> dict[str, Any]:
+    """One leaderboard record for people: floats rounded (:data:`CSV_DECIMALS`), text safe."""
+    cells = {}
+    for name, value in record.items():
+        places = CSV_DECIMALS.get(name)
+        if places is not None and isinstance(value, float):
+            value = round(value, places)
+        cells[name] = csv_cell(value)
+    return cells
+
+
 def leaderboard_csv(board: Board, sort: str) -> str:
     """The leaderboard as CSV, a header then one line per model (empty cell = unknown)."""
+    records = [_csv_record(record) for record in leaderboard_records(board, sort)]
+    return _csv_text([LEADERBOARD_FIELDS, *([r[f] for f in LEADERBOARD_FIELDS] for r in records)])
+
+
+def _csv_text(rows: list[Sequence[Any]]) -> str:
+    """Rows as CSV lines ending in ``\\n``, a cell holding a carriage return quoted too.
+
+    Python 3.11's csv module quotes the line terminator's characters only, so a lone ``\\r``
+    in a text would end the row for a reader (and could start a formula cell): the few rows
+    holding one are written again, each by a writer that ends lines in ``\\r\\n``.
+    """
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=LEADERBOARD_FIELDS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(leaderboard_records(board, sort))
-    return buffer.getvalue()
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    text = buffer.getvalue()
+    if "\r" not in text:
+        return text
+    lines = []
+    for row in rows:
+        buffer.seek(0)
+        buffer.truncate()
+        csv.writer(buffer, lineterminator="\r\n").writerow(row)
+        lines.append(buffer.getvalue()[:-2] + "\n")
+    return "".join(lines)
 
 
 def leaderboard_export(board: Board, sort: str, fmt: str) -> str:
@@ -185,17 +247,30 @@ def _page_ids(filters: Filters, page: VotePage) -> Select[Any]:
     return filtered_votes(select(Vote.id).where(Vote.id > page.after), filters).order_by(Vote.id)
 
 
-def next_after(filters: Filters, page: VotePage) -> int | None:
+def next_after(filters: Filters, page: VotePage, conn: Connection | None = None) -> int | None:
     """Where the next page starts (this page's last vote id) when more votes follow this
-    page; None when this page is the last one (or has no limit)."""
+    page; None when this page is the last one (or has no limit). On ``conn`` if given."""
     if page.limit is None:
         return None
-    with db.engine.connect() as conn:
-        ids = conn.scalars(_page_ids(filters, page).offset(page.limit - 1).limit(2)).all()
+    stmt = _page_ids(filters, page).offset(page.limit - 1).limit(2)
+    if conn is None:
+        with db.engine.connect() as own:
+            ids = own.scalars(stmt).all()
+    else:
+        ids = conn.scalars(stmt).all()
     return ids[0] if len(ids) == 2 else None
 
 
-def _vote_rows(filters: Filters, page: VotePage, upto: int | None) -> Iterator[dict[str, Any]]:
+def more_rows_than(filters: Filters, page: VotePage, rows: int) -> bool:
+    """Whether the page (the whole log after ``page.after`` without a limit) holds more than
+    ``rows`` votes: an index walk of at most ``rows`` ids, no count of the whole log."""
+    if page.limit is not None and page.limit <= rows:
+        return False
+    with db.engine.connect() as conn:
+        return conn.scalar(_page_ids(filters, page).offset(rows).limit(1)) is not None
+
+
+def _vote_statement(filters: Filters, page: VotePage, upto: int | None) -> Select[Any]:
     model_a, model_b = aliased(Model), aliased(Model)
     public = or_(Prompt.source != "visitor", Prompt.shared == true())
     columns: list[Any] = [
@@ -231,17 +306,30 @@ def _vote_rows(filters: Filters, page: VotePage, upto: int | None) -> Iterator[d
         stmt = stmt.where(Vote.id <= upto)
     if page.limit is not None:
         stmt = stmt.limit(page.limit)
-    fields = page.fields
-    with db.engine.connect() as conn:
-        result = conn.execution_options(yield_per=_CHUNK_ROWS).execute(stmt)
-        for row in result:
-            record = dict(zip(fields, row, strict=True))
-            record["time"] = iso_utc(record["time"])
-            yield record
+    return stmt
 
 
-def _chunks(rows: Iterable[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
-    chunk: list[dict[str, Any]] = []
+def vote_rows(
+    filters: Filters, page: VotePage, upto: int | None = None, conn: Connection | None = None
+) -> Iterator[tuple[Any, ...]]:
+    """The page's votes as tuples of ``page.fields`` (the time as ISO text), in id order,
+    read in batches by one statement, on ``conn`` if given (else a connection of its own)."""
+    stmt = _vote_statement(filters, page, upto)
+    if conn is None:
+        with db.engine.connect() as own:
+            yield from _read_rows(own, stmt)
+    else:
+        yield from _read_rows(conn, stmt)
+
+
+def _read_rows(conn: Connection, stmt: Select[Any]) -> Iterator[tuple[Any, ...]]:
+    result = conn.execution_options(yield_per=_CHUNK_ROWS).execute(stmt)
+    for row in result:
+        yield (row[0], iso_utc(row[1]), *row[2:])
+
+
+def _chunks(rows: Iterable[Sequence[Any]]) -> Iterator[list[Sequence[Any]]]:
+    chunk: list[Sequence[Any]] = []
     for row in rows:
         chunk.append(row)
         if len(chunk) >= _CHUNK_ROWS:
@@ -251,23 +339,38 @@ def _chunks(rows: Iterable[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
         yield chunk
 
 
-def votes_csv(filters: Filters, page: VotePage, upto: int | None = None) -> Iterator[str]:
-    """The vote log as CSV text chunks (the header first, even without votes)."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=page.fields, lineterminator="\n")
-    writer.writeheader()
-    yield buffer.getvalue()
-    for chunk in _chunks(_vote_rows(filters, page, upto)):
-        buffer.seek(0)
-        buffer.truncate()
-        writer.writerows(chunk)
-        yield buffer.getvalue()
+def csv_lines(rows: Iterable[Sequence[Any]], fields: Sequence[str]) -> Iterator[str]:
+    """Rows as CSV text chunks: the header first (even without rows), text cells safe."""
+    yield _csv_text([fields])
+    for chunk in _chunks(rows):
+        # csv_cell, inlined: this runs for every cell of a million-row log.
+        yield _csv_text(
+            [
+                [
+                    "'" + c if isinstance(c, str) and c.startswith(FORMULA_PREFIXES) else c
+                    for c in row
+                ]
+                for row in chunk
+            ]
+        )
 
 
-def votes_jsonl(filters: Filters, page: VotePage, upto: int | None = None) -> Iterator[str]:
-    """The vote log as JSON Lines text chunks, one object per vote."""
-    for chunk in _chunks(_vote_rows(filters, page, upto)):
-        yield "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in chunk)
+def json_lines(rows: Iterable[Sequence[Any]], fields: Sequence[str]) -> Iterator[str]:
+    """Rows as JSON Lines text chunks, one object per row, values as stored."""
+    for chunk in _chunks(rows):
+        yield "".join(
+            json.dumps(dict(zip(fields, row, strict=True)), ensure_ascii=False) + "\n"
+            for row in chunk
+        )
+
+
+def votes_text(rows: Iterable[Sequence[Any]], fmt: str, page: VotePage) -> Iterator[str]:
+    """Rows of :func:`vote_rows` as ``fmt`` (``csv``, ``jsonl``; ``json`` is JSON Lines)."""
+    if fmt == "csv":
+        return csv_lines(rows, page.fields)
+    if fmt in ("jsonl", "json"):
+        return json_lines(rows, page.fields)
+    raise ValueError(f"unknown votes format {fmt!r}; expected csv or jsonl")
 
 
 def votes_export(
@@ -280,8 +383,4 @@ def votes_export(
     chunk is asked for.
     """
     page = page or VotePage()
-    if fmt == "csv":
-        return votes_csv(filters, page, upto)
-    if fmt in ("jsonl", "json"):
-        return votes_jsonl(filters, page, upto)
-    raise ValueError(f"unknown votes format {fmt!r}; expected csv or jsonl")
+    return votes_text(vote_rows(filters, page, upto), fmt, page)
