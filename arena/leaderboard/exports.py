@@ -7,18 +7,14 @@ It comes in vote id order and can be read in pages (:class:`VotePage`: the votes
 cursor, at most ``limit`` of them). It carries no voter id; a visitor's own prompt that was
 not shared keeps its id and category but neither its text nor its answers' texts.
 
-CSV is for people and spreadsheets: a text cell that a spreadsheet would read as a formula
-(starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return) gets a leading ``'``, as
-OWASP recommends (numbers are written as numbers, a negative one too), and the leaderboard's
-floats are rounded per column (:data:`CSV_DECIMALS`). JSON and JSON Lines keep every value
-as stored, at full precision.
+CSV is for people and spreadsheets: no cell runs as a formula (:mod:`arena.leaderboard.csvsafe`)
+and the leaderboard's floats are rounded per column (:data:`CSV_DECIMALS`). JSON and JSON
+Lines keep every value as stored, at full precision.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -30,6 +26,7 @@ from sqlalchemy.orm import aliased
 
 from arena.extensions import db
 from arena.leaderboard.board import Board, sorted_rows
+from arena.leaderboard.csvsafe import csv_cell, csv_lines, csv_text
 from arena.leaderboard.filters import (
     FilterError,
     Filters,
@@ -89,8 +86,6 @@ MEDIA = {
     ("jsonl", "votes"): ("application/x-ndjson", "votes.jsonl"),
 }
 _CHUNK_ROWS = 2000
-#: A text cell starting with one of these is a formula to a spreadsheet (OWASP's list).
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 #: Decimals kept in CSV per leaderboard column (JSON keeps full precision): sizes in billions
 #: to the million parameters, rates and scores (0 to 1) to 4 decimals, ratings, tokens/s and
 #: mean answer lengths to 1 decimal.
@@ -136,14 +131,6 @@ def leaderboard_json(board: Board, sort: str) -> str:
     return json.dumps(document, indent=1, ensure_ascii=False, allow_nan=False) + "\n"
 
 
-def csv_cell(value: Any) -> Any:
-    """A cell as CSV writes it: text a spreadsheet would run as a formula gets a leading
-    ``'`` (OWASP); anything else (numbers, negative ones too; None) as it is."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
-    return value
-
-
 def _csv_record(record: Mapping[str, Any]) -> dict[str, Any]:
     """One leaderboard record for people: floats rounded (:data:`CSV_DECIMALS`), text safe."""
     cells = {}
@@ -158,28 +145,7 @@ def _csv_record(record: Mapping[str, Any]) -> dict[str, Any]:
 def leaderboard_csv(board: Board, sort: str) -> str:
     """The leaderboard as CSV, a header then one line per model (empty cell = unknown)."""
     records = [_csv_record(record) for record in leaderboard_records(board, sort)]
-    return _csv_text([LEADERBOARD_FIELDS, *([r[f] for f in LEADERBOARD_FIELDS] for r in records)])
-
-
-def _csv_text(rows: list[Sequence[Any]]) -> str:
-    """Rows as CSV lines ending in ``\\n``, a cell holding a carriage return quoted too.
-
-    Python 3.11's csv module quotes the line terminator's characters only, so a lone ``\\r``
-    in a text would end the row for a reader (and could start a formula cell): the few rows
-    holding one are written again, each by a writer that ends lines in ``\\r\\n``.
-    """
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerows(rows)
-    text = buffer.getvalue()
-    if "\r" not in text:
-        return text
-    lines = []
-    for row in rows:
-        buffer.seek(0)
-        buffer.truncate()
-        csv.writer(buffer, lineterminator="\r\n").writerow(row)
-        lines.append(buffer.getvalue()[:-2] + "\n")
-    return "".join(lines)
+    return csv_text([LEADERBOARD_FIELDS, *([r[f] for f in LEADERBOARD_FIELDS] for r in records)])
 
 
 def leaderboard_export(board: Board, sort: str, fmt: str) -> str:
@@ -339,22 +305,6 @@ def _chunks(rows: Iterable[Sequence[Any]]) -> Iterator[list[Sequence[Any]]]:
         yield chunk
 
 
-def csv_lines(rows: Iterable[Sequence[Any]], fields: Sequence[str]) -> Iterator[str]:
-    """Rows as CSV text chunks: the header first (even without rows), text cells safe."""
-    yield _csv_text([fields])
-    for chunk in _chunks(rows):
-        # csv_cell, inlined: this runs for every cell of a million-row log.
-        yield _csv_text(
-            [
-                [
-                    "'" + c if isinstance(c, str) and c.startswith(FORMULA_PREFIXES) else c
-                    for c in row
-                ]
-                for row in chunk
-            ]
-        )
-
-
 def json_lines(rows: Iterable[Sequence[Any]], fields: Sequence[str]) -> Iterator[str]:
     """Rows as JSON Lines text chunks, one object per row, values as stored."""
     for chunk in _chunks(rows):
@@ -367,7 +317,7 @@ def json_lines(rows: Iterable[Sequence[Any]], fields: Sequence[str]) -> Iterator
 def votes_text(rows: Iterable[Sequence[Any]], fmt: str, page: VotePage) -> Iterator[str]:
     """Rows of :func:`vote_rows` as ``fmt`` (``csv``, ``jsonl``; ``json`` is JSON Lines)."""
     if fmt == "csv":
-        return csv_lines(rows, page.fields)
+        return csv_lines(rows, page.fields, _CHUNK_ROWS)
     if fmt in ("jsonl", "json"):
         return json_lines(rows, page.fields)
     raise ValueError(f"unknown votes format {fmt!r}; expected csv or jsonl")

@@ -10,11 +10,12 @@ import math
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from arena.extensions import db
-from arena.leaderboard.exports import CSV_DECIMALS, csv_cell
-from arena.models import Model, Prompt, Vote
+from arena.leaderboard.csvsafe import csv_cell
+from arena.leaderboard.exports import CSV_DECIMALS
+from arena.models import Battle, Model, Prompt, Response, Vote
 from tests.support.leaderboard_data import add_models, add_votes
 
 #: Cells a spreadsheet would run, one per dangerous first character (OWASP's list).
@@ -121,3 +122,31 @@ def test_leaderboard_csv_neutralises_names_and_rounds_floats(
     for model in by_model:
         assert rows[model]["rank"].isdigit() and rows[model]["battles"].isdigit()
 
+
+def test_battle_ids_stay_as_they_are(client: FlaskClient, injected: Flask) -> None:
+    """A battle id is a URL-safe token that may start with '-': it stays joinable."""
+    with injected.app_context():
+        vote = db.session.scalars(select(Vote).order_by(Vote.id)).first()
+        assert vote is not None and vote.prompt_id is not None
+        sides = [
+            Response(prompt_id=vote.prompt_id, model_id=model_id, text="An answer.")
+            for model_id in (vote.model_a_id, vote.model_b_id)
+        ]
+        db.session.add_all(sides)
+        db.session.flush()
+        db.session.add(
+            Battle(
+                id="-dash_Id0",
+                prompt_id=vote.prompt_id,
+                left_response_id=sides[0].id,
+                right_response_id=sides[1].id,
+                voter="someone",
+            )
+        )
+        db.session.flush()
+        vote.battle_id = "-dash_Id0"
+        db.session.commit()
+    text = client.get("/api/votes.csv?answers=1").get_data(as_text=True)
+    first = next(csv.DictReader(io.StringIO(text, newline="")))
+    assert first["battle_id"] == "-dash_Id0"
+    assert first["answer_a"] == "An answer."
