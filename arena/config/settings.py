@@ -177,6 +177,18 @@ SETTINGS: dict[str, Setting] = {
     "LEADERBOARD_MAX_STALE_SECONDS": Setting(0, number(0)),
     # Cached leaderboards kept (one per filter set asked for); the oldest are dropped.
     "LEADERBOARD_CACHE_ENTRIES": Setting(200, whole(1)),
+    # A vote log download of more votes than this is built once into a file of
+    # <instance>/exports (202 and Retry-After meanwhile) and served from it; smaller ones stream.
+    "EXPORTS_STREAM_MAX_ROWS": Setting(100_000, whole(0)),
+    # An export file is served this long after it was built, even if votes came in since.
+    "EXPORTS_MAX_STALE_SECONDS": Setting(300, number(0)),
+    # Builds of export files at once per web process (more wait, a few, then a 503).
+    "EXPORTS_BUILD_THREADS": Setting(1, whole(1)),
+    # Export files kept, in MB: beyond it the least recently served are deleted.
+    "EXPORTS_KEEP_MB": Setting(2000, number(0)),
+    # Behind nginx: the URL prefix of its internal location for <instance>/exports/
+    # (deploy/nginx-arena.conf), so nginx sends the files itself. None: the app sends them.
+    "EXPORTS_ACCEL_REDIRECT": Setting(None, optional(TEXT, "none (the app sends the files)")),
 }
 
 #: Every setting's default.

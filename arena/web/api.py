@@ -7,17 +7,36 @@ public: every answer (a 304 and an error too) may be read from any origin, witho
 credentials, and a CORS preflight is answered. The vote log reads in pages (``limit``,
 ``after``) and tells where the next one starts (``Link: rel="next"``, ``X-Next-After``).
 Errors are JSON (``arena.web.errors``).
+
+A vote log export of more than ``EXPORTS_STREAM_MAX_ROWS`` votes is never streamed by the
+request (``arena.ops.export_builds``): the first request gets ``202 Accepted`` with
+``Retry-After`` while a thread builds its file, later ones get the complete file with a
+``Content-Length`` (by ``send_file``, or by nginx through ``X-Accel-Redirect`` when
+``EXPORTS_ACCEL_REDIRECT`` names its internal location), a failed build a JSON 503.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from flask import Blueprint, Response, request, stream_with_context, url_for
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    g,
+    jsonify,
+    request,
+    send_file,
+    stream_with_context,
+    url_for,
+)
 
 from arena import leaderboard
 from arena.leaderboard import exports
 from arena.leaderboard.cache import current_votes_version
+from arena.ops.export_builds import Pending, Unavailable, prepare
+from arena.ops.exports import ExportFile, VoteExport
+from arena.web.errors import error_response
 from arena.web.params import request_filters, request_vote_page
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -119,12 +138,60 @@ def _votes(fmt: str) -> Response:
     tag = exports.etag("votes", fmt, filters, version, page.key())
     if _unchanged(tag):
         return _not_modified(tag)
+    prepared = prepare(VoteExport(fmt, filters, page), tag)
+    if isinstance(prepared, ExportFile):
+        if _unchanged(prepared.tag):  # the client holds the file served for now
+            return _not_modified(prepared.tag)
+        return _paged(_file_download(prepared, fmt), page, prepared.next_after)
+    if isinstance(prepared, Pending):
+        return _pending(prepared)
+    if isinstance(prepared, Unavailable):
+        g.arena_retry_after = str(prepared.retry_after)
+        return error_response(503, "Service Unavailable", prepared.message, {})
     upto = exports.next_after(filters, page)
     body = stream_with_context(exports.votes_export(filters, fmt, page, upto))
-    response = _download(body, "votes", fmt, tag)
+    return _paged(_download(body, "votes", fmt, tag), page, upto)
+
+
+def _paged(response: Response, page: exports.VotePage, upto: int | None) -> Response:
+    """Where the next page starts, when more votes follow this one."""
     if upto is not None and page.limit is not None:
         response.headers["Link"] = f'<{_next_page_url(upto, page.limit)}>; rel="next"'
         response.headers["X-Next-After"] = str(upto)
+    return response
+
+
+def _file_download(file: ExportFile, fmt: str) -> Response:
+    """A built export: by nginx (``X-Accel-Redirect``) or by ``send_file``, with a
+    ``Content-Length``, ranges and the file's ETag."""
+    mimetype, filename = exports.MEDIA[(fmt, "votes")]
+    accel = current_app.config.get("EXPORTS_ACCEL_REDIRECT")
+    if accel:
+        response = Response(content_type=mimetype)
+        response.headers["X-Accel-Redirect"] = f"{accel.rstrip('/')}/{file.path.name}"
+    else:
+        response = send_file(file.path, mimetype=mimetype, etag=False, conditional=False)
+        response.content_type = mimetype
+    response.headers["Content-Disposition"] = f"attachment; filename={filename}"
+    response.headers["Cache-Control"] = "no-cache"
+    response.set_etag(file.tag)
+    if not accel:
+        response.make_conditional(request, accept_ranges=True, complete_length=file.size)
+    return response
+
+
+def _pending(pending: Pending) -> Response:
+    """202: the export's file is being built; ask again after ``Retry-After`` seconds."""
+    g.arena_retry_after = str(pending.retry_after)  # kept by arena.web.errors' hook
+    response = jsonify(
+        status=202,
+        state=pending.state,
+        message=pending.message(),
+        retry_after=pending.retry_after,
+        bytes_written=pending.bytes_written,
+    )
+    response.status_code = 202
+    response.headers["Cache-Control"] = "no-store"
     return response
 
 
