@@ -26,6 +26,7 @@ from sqlalchemy.orm import aliased
 
 from arena.extensions import db
 from arena.models import Model, Vote
+from arena.models.core import count_votes, sides
 from arena.play.catalogue import display_name, quantization_from_tag, size_from_tag
 
 SOURCE = "imported"
@@ -220,10 +221,11 @@ def import_leaderboard(
     ids, report.models_created = _ensure_models(models)
     rng = random.Random(seed)
     rng.shuffle(missing)
-    rows = []
+    rows, pairs = [], []
     for winner, loser in missing:
         seat_a = rng.random() < 0.5
         a, b = (winner, loser) if seat_a else (loser, winner)
+        pairs.append((ids[a], ids[b]))
         outcome = "a" if seat_a else "b"
         rows.append(
             {
@@ -237,6 +239,9 @@ def import_leaderboard(
         )
     for start in range(0, len(rows), _BATCH):
         db.session.execute(insert(Vote), rows[start : start + _BATCH])
+    # A bulk insert bypasses the ORM's unit of work: the models' counters move here, in the
+    # same transaction.
+    count_votes(db.session.connection(), sides(pairs))
     db.session.commit()
     return report
 

@@ -7,7 +7,10 @@ are an append-only log from which every rating is recomputed.
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import (
@@ -15,13 +18,18 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Connection,
     Float,
     ForeignKey,
     Index,
     String,
     Text,
+    Update,
+    bindparam,
+    event,
+    update,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, Session, UOWTransaction, mapped_column, relationship
 
 from arena.extensions import DbModel, db
 from arena.models.types import UTCDateTime, utcnow
@@ -44,6 +52,9 @@ class Model(DbModel):
     # False when the backend no longer lists the model; it is disabled, never deleted.
     available: Mapped[bool] = mapped_column(Boolean, default=True)
     added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Votes naming this model on either side, flagged ones included: a counter kept in the
+    # same transaction as each vote (see count_votes), so nothing has to count the vote log.
+    vote_count: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     def __repr__(self) -> str:
         return f"<Model {self.tag}>"
@@ -132,7 +143,12 @@ class Battle(DbModel):
     right: Mapped[Response] = relationship(foreign_keys=[right_response_id])
     vote: Mapped[Vote | None] = relationship(back_populates="battle", uselist=False)
 
-    __table_args__ = (Index("ix_battle_voter_served", "voter", "served_at"),)
+    __table_args__ = (
+        Index("ix_battle_voter_served", "voter", "served_at"),
+        # The answers a voter was shown (the blindness rule): both sides, each searchable.
+        Index("ix_battle_voter_left", "voter", "left_response_id", "right_response_id"),
+        Index("ix_battle_voter_right", "voter", "right_response_id"),
+    )
 
 
 class Vote(DbModel):
@@ -164,9 +180,13 @@ class Vote(DbModel):
     __table_args__ = (
         CheckConstraint(f"outcome IN {OUTCOMES!r}", name="outcome"),
         CheckConstraint("model_a_id <> model_b_id", name="distinct_models"),
-        Index("ix_vote_voter_prompt", "voter", "prompt_id"),
+        # The models revealed to a voter on each prompt (the blindness rule), read whole.
+        Index("ix_vote_voter_prompt_models", "voter", "prompt_id", "model_a_id", "model_b_id"),
         Index("ix_vote_created", "created_at"),
         Index("ix_vote_pair", "model_a_id", "model_b_id"),
+        # A model's latest opponents, newest first, on either side.
+        Index("ix_vote_model_a_recent", "model_a_id", "id"),
+        Index("ix_vote_model_b_recent", "model_b_id", "id"),
         # Tiny (only flagged votes): lets the leaderboard cache see a flag change cheaply.
         Index(
             "ix_vote_excluded",
@@ -175,3 +195,42 @@ class Vote(DbModel):
             postgresql_where=db.text("excluded"),
         ),
     )
+
+
+@cache
+def _bump_statement() -> Update:
+    return (
+        update(Model)
+        .where(Model.id == bindparam("model"))
+        .values(vote_count=Model.vote_count + bindparam("n"))
+    )
+
+
+def count_votes(connection: Connection, counts: Mapping[int, int]) -> None:
+    """Add ``counts`` (model id -> votes naming it, on either side) to ``Model.vote_count``.
+
+    Every writer of votes calls this in the transaction that stores them: the ORM does it on
+    its own (:func:`_count_flushed_votes`), a bulk ``insert(Vote)`` (the legacy import) calls
+    it with its rows' models (:func:`sides`).
+    """
+    rows = [{"model": model, "n": n} for model, n in sorted(counts.items()) if n]
+    if rows:
+        connection.execute(_bump_statement(), rows)
+
+
+def sides(pairs: Iterable[tuple[int, int]]) -> Counter[int]:
+    """Votes per model of these (model a, model b) pairs, both sides counted."""
+    counts: Counter[int] = Counter()
+    for a, b in pairs:
+        counts[a] += 1
+        counts[b] += 1
+    return counts
+
+
+@event.listens_for(Session, "after_flush")
+def _count_flushed_votes(session: Session, _flush: UOWTransaction) -> None:
+    """Votes added or deleted through the ORM move their models' counters in the same flush."""
+    counts = sides((v.model_a_id, v.model_b_id) for v in session.new if isinstance(v, Vote))
+    gone = sides((v.model_a_id, v.model_b_id) for v in session.deleted if isinstance(v, Vote))
+    counts.subtract(gone)
+    count_votes(session.connection(), counts)
