@@ -2,19 +2,22 @@
 
 Build a :class:`VoteLog` (``VoteLog.from_records`` or the columnar constructor), filter it
 with ``select(mask)`` / ``exclude_ties()``, then call :func:`compute_leaderboard` or the
-individual rating functions below.
+individual rating functions below. Bradley-Terry results say what the votes cannot
+determine (groups that never met, open-ended bounds, provisional models): see
+:mod:`arena.ratings.structure` and :mod:`arena.ratings.honest`.
 """
 
 from arena.ratings.bradley_terry import (
     DEFAULT_RIDGE,
     ELO_PER_NAT,
     BTResult,
-    bootstrap_bt_rows,
     bradley_terry,
     bt_from_counts,
     confidence_rank,
     fit_bt,
+    grouped_rank,
 )
+from arena.ratings.bt_rows import bootstrap_bt_rows
 from arena.ratings.elo import (
     DEFAULT_SIZE_B,
     EloHistory,
@@ -24,7 +27,12 @@ from arena.ratings.elo import (
     size_aware_elo,
     size_aware_k,
 )
-from arena.ratings.leaderboard import Leaderboard, LeaderboardRow, compute_leaderboard
+from arena.ratings.leaderboard import (
+    PROVISIONAL_VOTES,
+    Leaderboard,
+    LeaderboardRow,
+    compute_leaderboard,
+)
 from arena.ratings.score import (
     HeadToHead,
     ScoreRow,
@@ -34,6 +42,7 @@ from arena.ratings.score import (
     scores_from_counts,
     sort_by_score,
 )
+from arena.ratings.structure import Structure, structure
 from arena.ratings.votelog import (
     A_WINS,
     B_WINS,
@@ -52,6 +61,7 @@ __all__ = [
     "DEFAULT_SIZE_B",
     "ELO_PER_NAT",
     "OUTCOMES",
+    "PROVISIONAL_VOTES",
     "TIE",
     "BTResult",
     "EloHistory",
@@ -60,6 +70,7 @@ __all__ = [
     "Leaderboard",
     "LeaderboardRow",
     "ScoreRow",
+    "Structure",
     "VoteLog",
     "arena_scores",
     "bootstrap_bt_rows",
@@ -69,6 +80,7 @@ __all__ = [
     "confidence_rank",
     "effective_sizes",
     "fit_bt",
+    "grouped_rank",
     "head_to_head",
     "head_to_head_from_counts",
     "online_elo",
@@ -76,5 +88,6 @@ __all__ = [
     "size_aware_elo",
     "size_aware_k",
     "sort_by_score",
+    "structure",
     "win_matrix",
 ]

@@ -7,17 +7,27 @@ vote rows, so its cost does not depend on the number of votes.
 Solver: damped Newton on the log strengths ``theta`` (natural-log units; Elo = theta *
 400 / ln 10), batched over bootstrap rounds, with backtracking so every step increases the
 penalised log-likelihood. A tiny ridge prior ``ridge / 2 * sum(theta ** 2)`` (default 1e-3,
-i.e. a N(0, ~5500 Elo) prior) keeps the maximum finite when a model won (or lost) all its
-games or the comparison graph is disconnected; on ordinary data it moves ratings by far less
-than 0.1 Elo. Models without any game get NaN and are left out of the normalisation.
+i.e. a N(0, ~5500 Elo) prior) keeps every fit finite; on ordinary data it moves ratings by far
+less than 0.1 Elo. Models without any game get NaN.
+
+Structure (:mod:`arena.ratings.structure`): the models with games fall into *groups*
+(connected sets of the comparison graph); each group is normalised on its own (mean 1000 over
+its core, or the anchor at 1000 in the anchor's group) and ranks compare only models of the
+same group. The maximum-likelihood fit runs on each group's *core* (its largest strongly
+connected set of the win graph), where the estimate exists; models outside it (a model that
+never lost or never won against the rest) are placed by :mod:`arena.ratings.honest`, with the
+bound on the side the data leave open reported as open. On ordinary data (one group, every
+model beaten at least once by the rest and beating them at least once) the core is every
+model with games and the result is the plain fit.
 
 Intervals: a nonparametric bootstrap that resamples the COUNTS, i.e. draws the whole pair
 table from a multinomial over the (outcome, A, B) cells with the observed frequencies and the
 total number of votes. That is the same distribution as resampling vote rows with
 replacement, at the cost of the table instead of the log. Each round is normalised like the
-point estimate (same anchor, or mean of the models with games in the full log). A model that
-has games but happens to draw none in a round (likely only with a handful of votes) sits at
-the prior's centre in that round, which widens its interval towards the middle.
+point estimate (same anchor, or the core's mean). Rounds in which a model's rating is not
+determined on a side count as ±inf there, so a percentile landing on them is an open bound;
+a side far narrower than the Cramér-Rao bound allows (a bootstrap that saw no variability,
+such as three ties) is widened to it (:mod:`arena.ratings.honest`).
 """
 
 from __future__ import annotations
@@ -27,6 +37,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from arena.ratings.honest import (
+    apply_floor,
+    bootstrap_bounds,
+    cramer_rao_halfwidth,
+    place_outside_core,
+)
+from arena.ratings.structure import determined_in_rounds, structure
 from arena.ratings.votelog import VoteLog, win_matrix
 
 ELO_PER_NAT = 400.0 / math.log(10.0)
@@ -41,11 +58,23 @@ class BTResult:
     """Bradley-Terry ratings, indexed like ``models``.
 
     Attributes:
-        rating: maximum-likelihood rating (NaN for a model without games).
-        lower, upper: 2.5th / 97.5th bootstrap percentiles (NaN if ``rounds == 0`` or no games).
-        rank: confidence-aware rank, ``1 + #{models whose lower bound > this upper bound}``
-            (see :func:`confidence_rank`).
-        rounds, seed, anchor: how it was computed.
+        rating: the rating (NaN for a model without games): the maximum-likelihood estimate,
+            or for a model outside its group's core the placement of
+            :mod:`arena.ratings.honest` (never set by the ridge).
+        lower, upper: 95% bounds (NaN if ``rounds == 0`` or no games). Always finite: an
+            open bound (``lower_open``/``upper_open``) holds the rating itself, so arrays and
+            JSON stay finite; :meth:`lower_bound`/:meth:`upper_bound` give them as ±inf.
+        rank: confidence-aware rank within the model's group, ``1 + #{models of the same
+            group whose lower bound > this upper bound}`` (open bounds as ±inf); models
+            without games come after every model with games.
+        group: the model's group (0 = the largest; -1 without games): models of different
+            groups never met through any chain of games and are not comparable.
+        core: whether the model is in its group's core (its rating is a maximum-likelihood
+            estimate; see :mod:`arena.ratings.structure`).
+        lower_open, upper_open: the data do not bound the rating on that side (a model that
+            never lost, or never won, against the rest of a chain; or a bootstrap percentile
+            that falls on undetermined rounds).
+        rounds, seed, anchor: how it was computed (``anchor`` is the one used, or None).
     """
 
     models: tuple[str, ...]
@@ -56,6 +85,25 @@ class BTResult:
     rounds: int
     seed: int | None
     anchor: str | None
+    group: np.ndarray
+    core: np.ndarray
+    lower_open: np.ndarray
+    upper_open: np.ndarray
+
+    @property
+    def n_groups(self) -> int:
+        """Number of groups (connected sets of models with games)."""
+        return int(self.group.max()) + 1 if len(self.group) else 0
+
+    def lower_bound(self) -> np.ndarray:
+        """``lower`` with open bounds as -inf."""
+        out: np.ndarray = np.where(self.lower_open, -np.inf, self.lower)
+        return out
+
+    def upper_bound(self) -> np.ndarray:
+        """``upper`` with open bounds as +inf."""
+        out: np.ndarray = np.where(self.upper_open, np.inf, self.upper)
+        return out
 
 
 def _objective(theta: np.ndarray, wins: np.ndarray, ridge: float) -> np.ndarray:
@@ -122,17 +170,6 @@ def fit_bt(
     return fitted
 
 
-def _to_elo(theta: np.ndarray, played: np.ndarray, anchor_idx: int | None) -> np.ndarray:
-    """Elo-scale ratings from ``theta`` (..., M): anchor at 1000, or mean of played at 1000."""
-    if not played.any():
-        return np.full(theta.shape, np.nan)
-    elo = ELO_PER_NAT * theta
-    ref = elo[..., anchor_idx] if anchor_idx is not None else elo[..., played].mean(axis=-1)
-    out: np.ndarray = 1000.0 + elo - np.asarray(ref)[..., None]
-    out[..., ~played] = np.nan
-    return out
-
-
 def confidence_rank(lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
     """``rank_i = 1 + #{j : lower_j > upper_i}`` (int64).
 
@@ -146,47 +183,49 @@ def confidence_rank(lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
     return rank
 
 
-def _anchor_index(models: tuple[str, ...], played: np.ndarray, anchor: str | None) -> int | None:
+def grouped_rank(lower: np.ndarray, upper: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """:func:`confidence_rank` within each group; ``group == -1`` (no games) ranks last.
+
+    Bounds may be ±inf (open): an open upper bound is never below anyone, an open lower
+    bound never above anyone. A model without games ranks ``1 +`` the number of models with.
+    """
+    lo = np.where(np.isnan(lower), -np.inf, lower)
+    up = np.where(np.isnan(upper), -np.inf, upper)
+    same = (group[:, None] == group[None, :]) & (group[:, None] >= 0)
+    above = (lo[None, :] > up[:, None]) & (lo[None, :] > -np.inf) & same
+    rank: np.ndarray = 1 + above.sum(axis=1).astype(np.int64)
+    rank[group < 0] = 1 + int((group >= 0).sum())
+    return rank
+
+
+def _anchor_index(
+    models: tuple[str, ...], played: np.ndarray, anchor: str | None, strict: bool = True
+) -> int | None:
     if anchor is None:
         return None
     if anchor not in models:
         raise ValueError(f"anchor model {anchor!r} is not in the vote log's models")
     idx = models.index(anchor)
     if not played[idx]:
+        if not strict:
+            return None
         raise ValueError(f"anchor model {anchor!r} has no votes")
     return idx
 
 
-def _result(
-    models: tuple[str, ...],
-    rating: np.ndarray,
-    boot: np.ndarray | None,
-    *,
-    seed: int | None,
-    anchor: str | None,
-) -> BTResult:
-    if boot is None or len(boot) == 0:
-        lower = upper = np.full(len(models), np.nan)
-        rank = confidence_rank(rating, rating)
-        rounds = 0
-    else:
-        with np.errstate(invalid="ignore"):
-            lower, upper = np.percentile(boot, [2.5, 97.5], axis=0)
-        rank = confidence_rank(lower, upper)
-        rounds = len(boot)
-    lower, upper = lower.copy(), upper.copy()
-    for arr in (rating, lower, upper, rank):
+def _freeze(*arrays: np.ndarray) -> None:
+    for arr in arrays:
         arr.flags.writeable = False
-    return BTResult(
-        tuple(models),
-        rating=rating,
-        lower=lower,
-        upper=upper,
-        rank=rank,
-        rounds=rounds,
-        seed=seed,
-        anchor=anchor,
-    )
+
+
+def _core_fit(
+    wins: np.ndarray, core: np.ndarray, ref: np.ndarray, ridge: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Log strengths of a core (mean zero) and its Elo ratings normalised on ``ref``."""
+    theta = fit_bt(wins[np.ix_(core, core)], ridge=ridge)
+    elo = ELO_PER_NAT * theta
+    ref_elo = elo[ref[0]] if len(ref) == 1 else elo[ref].mean(axis=-1)
+    return theta, 1000.0 + elo - ref_elo
 
 
 def bt_from_counts(
@@ -197,37 +236,112 @@ def bt_from_counts(
     bootstrap_rounds: int = 200,
     seed: int | None = 0,
     ridge: float = DEFAULT_RIDGE,
+    strict_anchor: bool = True,
 ) -> BTResult:
-    """:func:`bradley_terry` on a precomputed ``VoteLog.pair_counts()`` table ``(4, M, M)``."""
+    """:func:`bradley_terry` on a precomputed ``VoteLog.pair_counts()`` table ``(4, M, M)``.
+
+    ``strict_anchor=False`` ignores an anchor without games (the result's ``anchor`` is then
+    None) instead of raising.
+    """
     if bootstrap_rounds < 0:
         raise ValueError("bootstrap_rounds must be >= 0")
     m = len(models)
     wins = win_matrix(counts)
-    games = wins + wins.T
-    played = games.sum(axis=1) > 0
-    anchor_idx = _anchor_index(models, played, anchor)
-    sub = np.ix_(played, played)
-    theta = np.zeros(m)
-    theta[played] = fit_bt(wins[sub], ridge=ridge)
-    rating = _to_elo(theta, played, anchor_idx)
-    boot = None
+    played = (wins + wins.T).sum(axis=1) > 0
+    anchor_idx = _anchor_index(models, played, anchor, strict_anchor)
+    st = structure(wins)
+    rating = np.full(m, np.nan)
+    lower, upper = np.full(m, np.nan), np.full(m, np.nan)
+    cores = [st.core_members(g) for g in range(st.n_groups)]
+    refs = []
+    thetas = []
+    for core in cores:
+        ref = np.flatnonzero(core == anchor_idx) if anchor_idx in core else np.arange(len(core))
+        refs.append(ref)
+        if len(core):
+            theta, rating[core] = _core_fit(wins, core, ref, ridge)
+            thetas.append(theta)
+        else:
+            thetas.append(np.zeros(0))
     n = int(counts.sum())
-    if bootstrap_rounds and n:
+    rounds = bootstrap_rounds if n else 0
+    if rounds:
+        boots = [np.empty((rounds, len(c))) for c in cores]
+        up_ok = [np.ones((rounds, len(c)), dtype=bool) for c in cores]
+        lo_ok = [np.ones((rounds, len(c)), dtype=bool) for c in cores]
         rng = np.random.default_rng(seed)
         cells = counts.reshape(-1)
         nonzero = np.flatnonzero(cells)
-        draws = rng.multinomial(n, cells[nonzero] / n, size=bootstrap_rounds)
-        boot = np.empty((bootstrap_rounds, m))
+        draws = rng.multinomial(n, cells[nonzero] / n, size=rounds)
         chunk = max(1, _CHUNK_ELEMENTS // cells.size)
-        for start in range(0, bootstrap_rounds, chunk):
+        for start in range(0, rounds, chunk):
             part = draws[start : start + chunk]
             table = np.zeros((len(part), cells.size))
             table[:, nonzero] = part
-            w = win_matrix(table.reshape(len(part), 4, m, m))[:, played][:, :, played]
-            th = np.zeros((len(part), m))
-            th[:, played] = fit_bt(w, ridge=ridge, init=theta[played])
-            boot[start : start + len(part)] = _to_elo(th, played, anchor_idx)
-    return _result(models, rating, boot, seed=seed, anchor=anchor)
+            all_w = win_matrix(table.reshape(len(part), 4, m, m))
+            rows = slice(start, start + len(part))
+            for g, core in enumerate(cores):
+                if not len(core):
+                    continue
+                w = all_w[:, core][:, :, core]
+                elo = ELO_PER_NAT * fit_bt(w, ridge=ridge, init=thetas[g])
+                ref_elo = elo[:, refs[g][0]] if len(refs[g]) == 1 else elo[:, refs[g]].mean(-1)
+                boots[g][rows] = 1000.0 + elo - ref_elo[:, None]
+                up_ok[g][rows], lo_ok[g][rows] = determined_in_rounds(w, refs[g])
+        for g, core in enumerate(cores):
+            if len(core):
+                lo, up = bootstrap_bounds(boots[g], up_ok[g], lo_ok[g])
+                half = ELO_PER_NAT * cramer_rao_halfwidth(
+                    (wins + wins.T)[np.ix_(core, core)], refs[g]
+                )
+                lower[core], upper[core] = apply_floor(rating[core], lo, up, half)
+    for g, core in enumerate(cores):
+        members = st.members(g)
+        if len(core) == len(members):
+            continue
+        nat = (np.array([rating, lower, upper]) - 1000.0) / ELO_PER_NAT
+        place_outside_core(
+            wins,
+            st,
+            g,
+            *nat,
+            fit=lambda w: fit_bt(w, ridge=ridge),
+            with_bounds=bool(rounds),
+        )
+        if anchor_idx in members and anchor_idx not in core:
+            nat[:, members] -= nat[0, anchor_idx]
+        elif not len(core):
+            nat[:, members] -= nat[0, members].mean()
+        outside = np.setdiff1d(members, core) if len(core) else members
+        rating[outside], lower[outside], upper[outside] = 1000.0 + ELO_PER_NAT * nat[:, outside]
+        if anchor_idx in members and anchor_idx not in core:  # the shift moved the core too
+            rating[core], lower[core], upper[core] = 1000.0 + ELO_PER_NAT * nat[:, core]
+    if rounds:
+        lower[st.lower_open] = -np.inf
+        upper[st.upper_open] = np.inf
+        lower_open, upper_open = np.isneginf(lower), np.isposinf(upper)
+    else:
+        lower_open, upper_open = st.lower_open.copy(), st.upper_open.copy()
+    rank = (
+        grouped_rank(lower, upper, st.group) if rounds else grouped_rank(rating, rating, st.group)
+    )
+    lower = np.where(lower_open, rating, lower)
+    upper = np.where(upper_open, rating, upper)
+    _freeze(rating, lower, upper, rank, lower_open, upper_open)
+    return BTResult(
+        tuple(models),
+        rating=rating,
+        lower=lower,
+        upper=upper,
+        rank=rank,
+        rounds=rounds,
+        seed=seed,
+        anchor=None if anchor_idx is None else anchor,
+        group=st.group,
+        core=st.core,
+        lower_open=lower_open,
+        upper_open=upper_open,
+    )
 
 
 def bradley_terry(
@@ -254,39 +368,3 @@ def bradley_terry(
         seed=seed,
         ridge=ridge,
     )
-
-
-def bootstrap_bt_rows(
-    log: VoteLog,
-    *,
-    rounds: int = 200,
-    seed: int | None = 0,
-    anchor: str | None = None,
-    ridge: float = DEFAULT_RIDGE,
-) -> BTResult:
-    """FOR BENCHMARKING ONLY: the naive bootstrap of common arena notebooks.
-
-    Each round resamples vote ROWS with ``rng.choice``, rebuilds the pair table and fits it
-    on its own. Statistically equivalent to :func:`bradley_terry`, but its cost grows with
-    the number of votes (three ~N-sized gathers per round) instead of the number of cells.
-    """
-    counts = log.pair_counts()
-    wins = win_matrix(counts)
-    played = (wins + wins.T).sum(axis=1) > 0
-    anchor_idx = _anchor_index(log.models, played, anchor)
-    sub = np.ix_(played, played)
-    theta = np.zeros(log.n_models)
-    theta[played] = fit_bt(wins[sub], ridge=ridge)
-    rating = _to_elo(theta, played, anchor_idx)
-    rng = np.random.default_rng(seed)
-    n, m = len(log), log.n_models
-    outcome = log.outcome.astype(np.int64)
-    boot = np.empty((rounds if n else 0, m))
-    for k in range(len(boot)):
-        rows = rng.choice(n, size=n, replace=True)
-        cell = (outcome[rows] * m + log.a[rows]) * m + log.b[rows]
-        w = win_matrix(np.bincount(cell, minlength=4 * m * m).reshape(4, m, m))
-        th = np.zeros(log.n_models)
-        th[played] = fit_bt(w[sub], ridge=ridge)
-        boot[k] = _to_elo(th, played, anchor_idx)
-    return _result(log.models, rating, boot, seed=seed, anchor=anchor)
