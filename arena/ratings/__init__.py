@@ -43,6 +43,8 @@ from arena.ratings.score import (
     sort_by_score,
 )
 from arena.ratings.structure import Structure, structure
+from arena.ratings.style import STYLE_FEATURES, normalized_differences, style_features
+from arena.ratings.style_control import StyleResult, style_controlled_bt
 from arena.ratings.votelog import (
     A_WINS,
     B_WINS,
@@ -62,6 +64,7 @@ __all__ = [
     "ELO_PER_NAT",
     "OUTCOMES",
     "PROVISIONAL_VOTES",
+    "STYLE_FEATURES",
     "TIE",
     "BTResult",
     "EloHistory",
@@ -71,6 +74,7 @@ __all__ = [
     "LeaderboardRow",
     "ScoreRow",
     "Structure",
+    "StyleResult",
     "VoteLog",
     "arena_scores",
     "bootstrap_bt_rows",
@@ -83,11 +87,14 @@ __all__ = [
     "grouped_rank",
     "head_to_head",
     "head_to_head_from_counts",
+    "normalized_differences",
     "online_elo",
     "scores_from_counts",
     "size_aware_elo",
     "size_aware_k",
     "sort_by_score",
     "structure",
+    "style_controlled_bt",
+    "style_features",
     "win_matrix",
 ]

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from arena.ratings.bradley_terry import DEFAULT_RIDGE, BTResult, bt_from_counts
 from arena.ratings.elo import EloHistory, online_elo, size_aware_elo
 from arena.ratings.score import HeadToHead, head_to_head_from_counts, scores_from_counts
+from arena.ratings.style_control import StyleResult, style_controlled_bt
 from arena.ratings.votelog import VoteLog
 
 PROVISIONAL_VOTES = 20
@@ -35,6 +36,9 @@ class LeaderboardRow:
       upper", or an arrow), never as a number.
     - ``provisional``: rated from fewer than ``provisional_votes`` battles (default
       :data:`PROVISIONAL_VOTES`); False for a model without games (it has no rating).
+    - ``bt_style``, ``bt_style_lower``, ``bt_style_upper``, ``bt_style_rank``, and the two
+      ``bt_style_*_open`` flags: the same for the style-controlled rating
+      (:mod:`arena.ratings.style_control`), None / False unless it was asked for.
     """
 
     model: str
@@ -56,6 +60,12 @@ class LeaderboardRow:
     bt_lower_open: bool = False
     bt_upper_open: bool = False
     provisional: bool = False
+    bt_style: float | None = None
+    bt_style_lower: float | None = None
+    bt_style_upper: float | None = None
+    bt_style_rank: int | None = None
+    bt_style_lower_open: bool = False
+    bt_style_upper_open: bool = False
 
 
 @dataclass(frozen=True, eq=False)
@@ -72,6 +82,7 @@ class Leaderboard:
         groups: the models of each group (group 0 first), see ``LeaderboardRow.group``.
         anchor: the anchor actually used (None: each group's mean is 1000).
         provisional_votes: the battle count below which a row is ``provisional``.
+        style: the style-controlled fit, when asked for (``style=True``).
         notes: plain-English caveats a page should show next to the board (several groups,
             open-ended bounds, provisional models, an anchor that could not be used).
     """
@@ -86,6 +97,7 @@ class Leaderboard:
     groups: tuple[tuple[str, ...], ...] = ()
     anchor: str | None = None
     provisional_votes: int = PROVISIONAL_VOTES
+    style: StyleResult | None = None
     notes: tuple[str, ...] = ()
 
     def row(self, model: str) -> LeaderboardRow:
@@ -158,6 +170,7 @@ def compute_leaderboard(
     history_points: int = 100,
     ridge: float = DEFAULT_RIDGE,
     provisional_votes: int = PROVISIONAL_VOTES,
+    style: bool = False,
 ) -> Leaderboard:
     """Arena score, size-aware Elo (+ history), online Elo, Bradley-Terry with bootstrap
     intervals and ranks, and head-to-head matrices, from one vote log.
@@ -166,10 +179,13 @@ def compute_leaderboard(
     ``exclude_ties`` applies the "ties excluded" filter to everything. The pair table is built
     once and shared; the two Elo replays are the only per-vote work. An ``anchor`` without
     counted votes (e.g. a model with only ties under ``exclude_ties``) is ignored, with a
-    note.
+    note. ``style=True`` adds the style-controlled fit (the log must carry features; it costs
+    a vote-level regression, see :mod:`arena.ratings.style_control`).
     """
     if provisional_votes < 0:
         raise ValueError("provisional_votes must be >= 0")
+    if style and not log.has_features:
+        raise ValueError("style=True needs a vote log with features (VoteLog.with_features)")
     if exclude_ties:
         log = log.exclude_ties()
     log = log.sorted_by_time()
@@ -186,6 +202,13 @@ def compute_leaderboard(
         seed=seed,
         ridge=ridge,
         strict_anchor=False,
+    )
+    sc = (
+        style_controlled_bt(
+            log, anchor=bt.anchor, bootstrap_rounds=bootstrap_rounds, seed=seed, ridge=ridge
+        )
+        if style
+        else None
     )
     elo_list, online_list = elo.ratings.tolist(), online.ratings.tolist()
     bt_list, lo_list, up_list = bt.rating.tolist(), bt.lower.tolist(), bt.upper.tolist()
@@ -216,6 +239,8 @@ def compute_leaderboard(
         )
         for i, s in enumerate(scores)
     )
+    if sc is not None:
+        rows = tuple(_with_style(row, sc, i) for i, row in enumerate(rows))
     return Leaderboard(
         models=log.models,
         rows=rows,
@@ -230,5 +255,21 @@ def compute_leaderboard(
         ),
         anchor=bt.anchor,
         provisional_votes=provisional_votes,
+        style=sc,
         notes=_notes(bt, rows, anchor, provisional_votes),
+    )
+
+
+def _with_style(row: LeaderboardRow, sc: StyleResult, i: int) -> LeaderboardRow:
+    """``row`` with the style-controlled rating of model ``i`` (unchanged if it has none)."""
+    if math.isnan(sc.rating[i]):
+        return row
+    return replace(
+        row,
+        bt_style=float(sc.rating[i]),
+        bt_style_lower=_opt(float(sc.lower[i])),
+        bt_style_upper=_opt(float(sc.upper[i])),
+        bt_style_rank=int(sc.rank[i]),
+        bt_style_lower_open=bool(sc.lower_open[i]),
+        bt_style_upper_open=bool(sc.upper_open[i]),
     )

@@ -33,6 +33,18 @@ def _frozen(array: np.ndarray, dtype: type | np.dtype) -> np.ndarray:
     return out
 
 
+def _features(array: np.ndarray, n: int) -> np.ndarray:
+    """A read-only ``(n, K)`` float32 copy of a feature table (counts and lengths are exact
+    in float32 up to 16 million), checked."""
+    out = np.array(array, dtype=np.float32, copy=True)
+    if out.ndim != 2 or out.shape[0] != n:
+        raise ValueError(f"style features must have shape ({n}, K), got {out.shape}")
+    if out.size and not (np.isfinite(out).all() and (out >= 0).all()):
+        raise ValueError("style features must be finite and non-negative")
+    out.flags.writeable = False
+    return out
+
+
 @dataclass(frozen=True, eq=False)
 class VoteLog:
     """An immutable, columnar log of votes.
@@ -44,9 +56,12 @@ class VoteLog:
         b: int32 index of the model shown as B (right).
         outcome: int8 outcome code: 0 = A better, 1 = B better, 2 = tie, 3 = both bad.
         ts: float64 unix seconds of each vote (used for ordering and date filters).
+        features_a, features_b: optional ``(n, K)`` float32 style features of the answer
+            shown as A / B (see :mod:`arena.ratings.style`), for style control; None when
+            unknown. Both or neither; filtered and reordered with the votes.
 
     The constructor validates the columns (equal lengths, indices in range, no model against
-    itself, known outcome codes) and makes them read-only.
+    itself, known outcome codes, finite non-negative features) and makes them read-only.
     """
 
     models: tuple[str, ...]
@@ -54,6 +69,8 @@ class VoteLog:
     b: np.ndarray
     outcome: np.ndarray
     ts: np.ndarray
+    features_a: np.ndarray | None = None
+    features_b: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         models = tuple(self.models)
@@ -83,6 +100,14 @@ class VoteLog:
                 raise ValueError("VoteLog.outcome holds a code outside 0..3")
             if np.isnan(ts).any():
                 raise ValueError("VoteLog.ts holds NaN")
+        if (self.features_a is None) != (self.features_b is None):
+            raise ValueError("VoteLog needs both features_a and features_b, or neither")
+        if self.features_a is not None and self.features_b is not None:
+            fa, fb = _features(self.features_a, n), _features(self.features_b, n)
+            if fa.shape != fb.shape:
+                raise ValueError(f"feature shapes differ: {fa.shape} and {fb.shape}")
+            object.__setattr__(self, "features_a", fa)
+            object.__setattr__(self, "features_b", fb)
         object.__setattr__(self, "models", models)
         object.__setattr__(self, "a", a)
         object.__setattr__(self, "b", b)
@@ -166,7 +191,24 @@ class VoteLog:
         mask = np.asarray(mask)
         if mask.dtype == np.bool_ and mask.shape != self.a.shape:
             raise ValueError(f"mask has shape {mask.shape}, expected {self.a.shape}")
-        return VoteLog(self.models, self.a[mask], self.b[mask], self.outcome[mask], self.ts[mask])
+        fa, fb = self.features_a, self.features_b
+        return VoteLog(
+            self.models,
+            self.a[mask],
+            self.b[mask],
+            self.outcome[mask],
+            self.ts[mask],
+            None if fa is None else fa[mask],
+            None if fb is None else fb[mask],
+        )
+
+    def with_features(self, features_a: np.ndarray, features_b: np.ndarray) -> VoteLog:
+        """The same votes carrying per-vote style features ``(n, K)`` of answers A and B."""
+        return VoteLog(self.models, self.a, self.b, self.outcome, self.ts, features_a, features_b)
+
+    @property
+    def has_features(self) -> bool:
+        return self.features_a is not None
 
     def sorted_by_time(self) -> VoteLog:
         """The same votes in timestamp order (stable: equal timestamps keep their order)."""
