@@ -42,7 +42,7 @@ ALLOWED: dict[str, set[str]] = {
 #: Modules of ``web`` and ``cli`` that others of their folder may import (shared helpers);
 #: the rest are blueprints and commands, which never import one another.
 SHARED_HELPERS = {
-    "web": {"session", "params", "errors", "security", "limits", "assets"},
+    "web": {"session", "params", "errors", "security", "limits", "limit_storage", "assets"},
     "cli": {"common", "progress"},
 }
 

@@ -126,6 +126,9 @@ SETTINGS: dict[str, Setting] = {
     "RATELIMIT_PROMPTS": Setting("5 per hour", RATE_LIMIT),
     "RATELIMIT_EXPORTS": Setting("60 per minute", RATE_LIMIT),
     "RATELIMIT_ADMIN_LOGIN": Setting("10 per hour", RATE_LIMIT),
+    # Where the counters live: a limits storage URI (redis://... for several machines). None:
+    # an SQLite file in the instance folder, shared by every process of the machine.
+    "RATELIMIT_STORAGE_URI": Setting(None, optional(TEXT, "none (<instance>/ratelimits.db)")),
     # The operator's token for /admin (a long random string). None: the admin pages are off.
     "ADMIN_TOKEN": Setting(None, optional(TEXT, "none (the admin pages are off)")),
     # Where `flask --app arena backup` and the nightly backup write (None: <instance>/backups).
