@@ -165,6 +165,8 @@ SETTINGS: dict[str, Setting] = {
     "VISITOR_PROMPTS_SHARED": Setting(False, FLAG),
     # At most this many visitors' prompts wait at once (each visitor may have one waiting).
     "VISITOR_QUEUE_MAX": Setting(50, whole(0)),
+    # At most this many of them from one client address (0: no limit per address).
+    "VISITOR_QUEUE_PER_ADDRESS": Setting(3, whole(0)),
     # How often the waiting page reloads itself, in seconds.
     "VISITOR_REFRESH_SECONDS": Setting(3, whole(1)),
     # Size classes for leaderboard filters, cut at these sizes in billions (ascending):

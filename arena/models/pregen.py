@@ -73,6 +73,9 @@ class VisitorRequest(DbModel):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     voter: Mapped[str] = mapped_column(String(64))
+    # A keyed hash of the client address that queued it (never the address itself), for the
+    # quota per address (VISITOR_QUEUE_PER_ADDRESS); None for requests older than the quota.
+    address: Mapped[str | None] = mapped_column(String(64))
     prompt_id: Mapped[int] = mapped_column(ForeignKey("prompt.id", ondelete="CASCADE"))
     status: Mapped[str] = mapped_column(String(20), default="queued")
     model_a_id: Mapped[int | None] = mapped_column(ForeignKey("model.id", ondelete="SET NULL"))
@@ -91,6 +94,7 @@ class VisitorRequest(DbModel):
         CheckConstraint(f"status IN {VISITOR_STATUSES!r}", name="status"),
         Index("ix_visitor_request_status_created", "status", "created_at"),
         Index("ix_visitor_request_voter", "voter"),
+        Index("ix_visitor_request_address_status", "address", "status"),
     )
 
 

@@ -3,10 +3,17 @@
 The web only queues and reports; it never generates. The worker answers the queue
 (``arena.pregen.visitor``) with two models chosen by matchmaking, ahead of batch work. The
 prompt stays private (``shared=False``) unless ``VISITOR_PROMPTS_SHARED`` is set.
+
+The queue is bounded three ways: one waiting prompt per voter cookie, at most
+``VISITOR_QUEUE_PER_ADDRESS`` per client address (cookies are free to make, addresses are
+not), and ``VISITOR_QUEUE_MAX`` in all. The address is stored as a keyed hash
+(:func:`address_tag`), never as it is.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -34,6 +41,19 @@ class VisitorError(ValueError):
 
 class QueueFull(VisitorError):
     status = 503
+
+
+class AddressQuotaFull(VisitorError):
+    """Prompts from this client address already wait, as many as it may queue."""
+
+    status = 429
+
+    def __init__(self, quota: int) -> None:
+        prompts = "prompt waits" if quota == 1 else "prompts wait"
+        super().__init__(
+            f"{quota} {prompts} from your address already, as many as one address may have in "
+            "the queue: please ask again once one of them has been answered"
+        )
 
 
 class RequestNotFound(VisitorError):
@@ -82,23 +102,43 @@ class QueueStatus:
         }
 
 
-def submit(voter: str, text: object, config: Mapping[str, Any]) -> VisitorRequest:
-    """Queue a visitor's prompt (validated; PromptError says what is wrong with it)."""
+def address_tag(address: str, secret: str | bytes) -> str:
+    """A keyed hash of a client address: equal for equal addresses, and the address cannot be
+    read back from it (nor found by hashing every address without the app's secret key)."""
+    key = secret.encode() if isinstance(secret, str) else secret
+    return hmac.new(key, address.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def submit(
+    voter: str, text: object, config: Mapping[str, Any], address: str | None = None
+) -> VisitorRequest:
+    """Queue a visitor's prompt (validated; PromptError says what is wrong with it).
+
+    ``address``: the client's (as the rate limits count it), for ``VISITOR_QUEUE_PER_ADDRESS``;
+    AddressQuotaFull when that many of its prompts already wait.
+    """
     cleaned = validate_prompt_text(text, int(config["PROMPT_MAX_CHARS"]))
+    waiting_states = VisitorRequest.status.in_(("queued", "running"))
     waiting = db.session.scalar(
-        select(VisitorRequest.id).where(
-            VisitorRequest.voter == voter, VisitorRequest.status.in_(("queued", "running"))
-        )
+        select(VisitorRequest.id).where(VisitorRequest.voter == voter, waiting_states)
     )
     if waiting is not None:
         raise AlreadyWaiting(waiting)
-    queued = db.session.scalar(
-        select(func.count()).where(VisitorRequest.status.in_(("queued", "running")))
-    )
+    tag = address_tag(address, config["SECRET_KEY"]) if address else None
+    quota = int(config.get("VISITOR_QUEUE_PER_ADDRESS") or 0)
+    if tag is not None and quota:
+        mine = db.session.scalar(
+            select(func.count()).where(VisitorRequest.address == tag, waiting_states)
+        )
+        if (mine or 0) >= quota:
+            raise AddressQuotaFull(quota)
+    queued = db.session.scalar(select(func.count()).where(waiting_states))
     if (queued or 0) >= int(config["VISITOR_QUEUE_MAX"]):
         raise QueueFull("the queue of visitors' prompts is full: please try again later")
     prompt = _find_or_add_prompt(cleaned, shared=bool(config.get("VISITOR_PROMPTS_SHARED")))
-    request = VisitorRequest(id=secrets.token_urlsafe(16), voter=voter, prompt_id=prompt.id)
+    request = VisitorRequest(
+        id=secrets.token_urlsafe(16), voter=voter, address=tag, prompt_id=prompt.id
+    )
     if _answered_by(prompt.id) >= ANSWERS_PER_REQUEST:
         request.status, request.finished_at = "done", utcnow()  # asked before: no wait
         request.answers_done = ANSWERS_PER_REQUEST

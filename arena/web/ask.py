@@ -23,6 +23,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from arena.ops.heartbeat import worker_running
 from arena.play import battles, visitors
 from arena.play.prompts import PromptError
+from arena.web.limits import client_address
 from arena.web.session import current_voter
 
 bp = Blueprint("ask", __name__)
@@ -50,7 +51,7 @@ def submit() -> WerkzeugResponse | tuple[str, int]:
     voter = current_voter()
     text = request.form.get("prompt", "")
     try:
-        queued = visitors.submit(voter, text, current_app.config)
+        queued = visitors.submit(voter, text, current_app.config, address=client_address())
     except PromptError as error:
         return _form(f"Your prompt was not queued: {error}.", text, 400)
     except visitors.AlreadyWaiting as waiting:
