@@ -86,6 +86,9 @@ SETTINGS: dict[str, Setting] = {
     "BACKEND_BACKOFF": Setting(0.5, number(0)),
     # How long a backend keeps a model loaded between two requests of one batch.
     "BACKEND_KEEP_ALIVE": Setting("30m", optional(KEEP_ALIVE, "none (the server's default)")),
+    # Pages that say whether the backends answer (/status, /admin, the empty battle page) reuse
+    # the last check for this many seconds (shared by the machine's processes; 0: every view).
+    "BACKEND_PROBE_CACHE_SECONDS": Setting(30.0, number(0)),
     # Generation options, the same for every model so the comparison is fair.
     "GEN_TEMPERATURE": Setting(0.7, number(0)),
     "GEN_NUM_PREDICT": Setting(1024, whole(1)),

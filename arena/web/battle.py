@@ -13,7 +13,7 @@ from flask import (
 )
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from arena.backends.configured import probe_backend
+from arena.backends.configured import probe_cached
 from arena.play import battles
 from arena.web.session import current_voter
 
@@ -33,7 +33,12 @@ def index() -> str | tuple[str, int]:
     battle = battles.serve_battle(voter)
     if battle is None:
         empty = battles.explain_empty_pool(voter)
-        return render_template("empty.html", empty=empty, ollama=probe_backend()), 200
+        probe = probe_cached()  # the last check: no backend is contacted on every view
+        problem = probe.problem if probe.checked_at is not None else None
+        page = render_template(
+            "empty.html", empty=empty, ollama=problem, ollama_age=probe.age_seconds()
+        )
+        return page, 200
     return render_template("battle.html", battle=battle, labels=VOTE_LABELS)
 
 

@@ -45,6 +45,7 @@ def test_status_reports_the_pool_the_last_run_the_worker_and_ollama(
     assert client.get("/status.json").get_json()["worker"]["running"] is False
 
     fake_ollama.stop()
+    app.config["BACKEND_PROBE_CACHE_SECONDS"] = 0  # check again now, not reuse the last check
     data = client.get("/status.json").get_json()
     assert data["ollama"]["reachable"] is False and "cannot reach" in data["ollama"]["problem"]
     assert "unreachable" in client.get("/status").get_data(as_text=True)
