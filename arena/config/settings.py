@@ -129,6 +129,8 @@ SETTINGS: dict[str, Setting] = {
     "RATELIMIT_PROMPTS": Setting("5 per hour", RATE_LIMIT),
     "RATELIMIT_EXPORTS": Setting("60 per minute", RATE_LIMIT),
     "RATELIMIT_ADMIN_LOGIN": Setting("10 per hour", RATE_LIMIT),
+    # Leaderboard computations one address may start (cached boards do not count).
+    "RATELIMIT_LEADERBOARD_COMPUTE": Setting("20 per hour", RATE_LIMIT),
     # Where the counters live: a limits storage URI (redis://... for several machines). None:
     # an SQLite file in the instance folder, shared by every process of the machine.
     "RATELIMIT_STORAGE_URI": Setting(None, optional(TEXT, "none (<instance>/ratelimits.db)")),
@@ -185,6 +187,10 @@ SETTINGS: dict[str, Setting] = {
     "LEADERBOARD_MAX_STALE_SECONDS": Setting(0, number(0)),
     # Cached leaderboards kept (one per filter set asked for); the oldest are dropped.
     "LEADERBOARD_CACHE_ENTRIES": Setting(200, whole(1)),
+    # A request with no board to show waits at most this long for its computation (then 503),
+    # and at most this many such requests wait at once per machine (the others get a 503).
+    "LEADERBOARD_WAIT_SECONDS": Setting(10.0, number(0)),
+    "LEADERBOARD_MAX_WAITING": Setting(1, whole(0)),
     # A vote log download of more votes than this is built once into a file of
     # <instance>/exports (202 and Retry-After meanwhile) and served from it; smaller ones stream.
     "EXPORTS_STREAM_MAX_ROWS": Setting(100_000, whole(0)),

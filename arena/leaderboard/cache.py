@@ -2,10 +2,13 @@
 
 A web request reads the data signature (:func:`data_version`, a few index-only counts: about
 10 ms at a million votes) and the cached row of its filter set in the ``leaderboard_cache``
-table. It computes (``arena.leaderboard.board``, the bootstrap included) only when that row
-is missing or was computed from other data; then a lock (``arena.database.database_lock``:
-every machine on PostgreSQL) lets one process compute while the others wait and read its
-result. The table is shared by every gunicorn worker and by the background worker, whose job calls
+table. A board is computed (``arena.leaderboard.board``, the bootstrap included) only when
+that row is missing or was computed from other data, one at a time under a lock
+(``arena.database.database_lock``: every machine on PostgreSQL). Commands and the worker wait
+for the lock; a request never queues for it (``arena.leaderboard.bounds``): it shows the
+previous board while the new one is computed in the background, or waits a bounded time in
+one of a few places, and the web limits how many computations one client may start. The table
+is shared by every gunicorn worker and by the background worker, whose job calls
 :func:`refresh_cache` so page views rarely compute.
 
 Everything here opens its own connections, so it never commits or rolls back the caller's
@@ -23,24 +26,35 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import current_app
+from flask import current_app, has_request_context
 from sqlalchemy import Connection, and_, delete, false, func, insert, select, true
 from sqlalchemy.exc import OperationalError
 
 from arena.database import database_lock
 from arena.extensions import db
 from arena.leaderboard.board import PAYLOAD_FORMAT, Board, compute_board, sorted_rows
+from arena.leaderboard.bounds import (
+    COMPUTE_GATE,
+    Cached,
+    LeaderboardUnavailable,
+    Served,
+    serve_request,
+)
 from arena.leaderboard.filters import FilterError, Filters, parse_filters
 from arena.models import LeaderboardCache, Model, Prompt, Response, Vote
 
 __all__ = [
+    "COMPUTE_GATE",
     "Board",
+    "LeaderboardUnavailable",
+    "Served",
     "cache_key",
     "current_votes_version",
     "data_version",
     "get_board",
     "invalidate",
     "refresh_cache",
+    "serve_board",
     "sorted_rows",
     "votes_version",
 ]
@@ -145,18 +159,20 @@ def cache_key(filters: Filters) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def _read(conn: Connection, key: str, filters: Filters) -> tuple[Board | None, datetime | None]:
+def _read(conn: Connection, key: str, filters: Filters) -> Cached:
     row = conn.execute(
-        select(LeaderboardCache.payload, LeaderboardCache.computed_at).where(
-            LeaderboardCache.key == key
-        )
+        select(
+            LeaderboardCache.payload,
+            LeaderboardCache.computed_at,
+            LeaderboardCache.compute_seconds,
+        ).where(LeaderboardCache.key == key)
     ).first()
     if row is None:
-        return None, None
+        return Cached()
     try:
-        return Board.from_json(row.payload, filters), row.computed_at
+        return Cached(Board.from_json(row.payload, filters), row.computed_at, row.compute_seconds)
     except (ValueError, TypeError, KeyError):
-        return None, None
+        return Cached()
 
 
 @contextmanager
@@ -168,32 +184,58 @@ def _compute_lock() -> Iterator[None]:
 
 
 def get_board(filters: Filters | None = None) -> Board:
+    """The leaderboard for ``filters`` (see :func:`serve_board`)."""
+    return serve_board(filters).board
+
+
+def serve_board(filters: Filters | None = None) -> Served:
     """The leaderboard for ``filters``, from the cache when the data has not changed.
 
     A stale row younger than ``LEADERBOARD_MAX_STALE_SECONDS`` is served as it is (0, the
-    default, never serves a stale row).
+    default, never serves a stale row without recomputing it). Outside a request (commands,
+    the worker) a board that must be computed is computed here, after waiting for the lock.
+    A request never queues for seconds (``arena.leaderboard.bounds.serve_request``).
     """
     filters = filters or Filters()
     key = cache_key(filters)
+    cached, fresh = _lookup(filters, key)
+    board = cached.board
+    if board is not None:
+        if fresh:
+            return Served(board, cached.computed_at)
+        max_stale = float(current_app.config["LEADERBOARD_MAX_STALE_SECONDS"])
+        if cached.computed_at is not None and max_stale > 0:
+            age = (datetime.now(UTC) - cached.computed_at).total_seconds()
+            if age < max_stale:
+                return Served(board, cached.computed_at)
+    if has_request_context():
+        return serve_request(
+            current_app._get_current_object(),  # type: ignore[attr-defined]
+            lambda: _lookup(filters, key),
+            lambda: _compute_locked(filters, key),
+        )
+    return Served(_recompute(filters, key), datetime.now(UTC))
+
+
+def _lookup(filters: Filters, key: str) -> tuple[Cached, bool]:
+    """The cached row of ``key`` and whether it is up to date."""
     with db.engine.connect() as conn:
         version = data_version(conn)
-        board, computed_at = _read(conn, key, filters)
-    if board is not None:
-        if board.version == version:
-            return board
-        max_stale = float(current_app.config["LEADERBOARD_MAX_STALE_SECONDS"])
-        if computed_at is not None and max_stale > 0:
-            age = (datetime.now(UTC) - computed_at).total_seconds()
-            if age < max_stale:
-                return board
-    return _recompute(filters, key)
+        cached = _read(conn, key, filters)
+    return cached, cached.board is not None and cached.board.version == version
 
 
 def _recompute(filters: Filters, key: str) -> Board:
-    with _compute_lock(), db.engine.connect() as conn:
+    with _compute_lock():
+        return _compute_locked(filters, key)
+
+
+def _compute_locked(filters: Filters, key: str) -> Board:
+    """Compute and store the board; the caller holds the computation lock."""
+    with db.engine.connect() as conn:
         # Another process may have computed it while this one waited for the lock.
         version = data_version(conn)
-        board, _ = _read(conn, key, filters)
+        board = _read(conn, key, filters).board
         if board is not None and board.version == version:
             return board
         rounds, anchor = _settings()

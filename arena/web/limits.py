@@ -1,4 +1,5 @@
-"""Per-client rate limits (Flask-Limiter) on votes, visitors' prompts and exports.
+"""Per-client rate limits (Flask-Limiter) on votes, visitors' prompts, exports and the
+leaderboard computations a request may start.
 
 The limits live in one table here rather than on each view, so an operator reads them in one
 place. Clients are told apart by address (:func:`client_address`): behind a reverse proxy,
@@ -16,9 +17,11 @@ from __future__ import annotations
 
 import fnmatch
 import logging
+import math
 import os
 import sqlite3
 import sys
+import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,8 +29,10 @@ from urllib.parse import urlsplit
 from flask import Flask, current_app
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
+from limits import parse_many
 from limits.errors import ConfigurationError
 
+from arena.leaderboard.bounds import COMPUTE_GATE
 from arena.web.limit_storage import SCHEME, path_of, sqlite_uri
 
 log = logging.getLogger(__name__)
@@ -100,6 +105,34 @@ def init_app(app: Flask) -> Limiter:
                 limited: Callable[..., Any] = limiter.limit(_limit_of(setting))(view)
                 app.view_functions[endpoint] = limited
                 break
+    app.extensions[COMPUTE_GATE] = _compute_gate(limiter)
     if app.config.get("RATELIMIT_ENABLED", True):
         _startup_log().info("arena: rate-limit counters in %s", describe_storage(uri))
     return limiter
+
+
+def _compute_gate(limiter: Limiter) -> Callable[[], int | None]:
+    """The leaderboard's gate (``arena.leaderboard.bounds``): called in a request that is
+    about to start a computation (only then, so cached boards cost nothing), it counts one
+    against ``RATELIMIT_LEADERBOARD_COMPUTE`` for the client's address. None: go ahead; else
+    the seconds until the client may start another."""
+
+    def gate() -> int | None:
+        config = current_app.config
+        if not config.get("RATELIMIT_ENABLED", True):
+            return None
+        items = parse_many(str(config["RATELIMIT_LEADERBOARD_COMPUTE"]))
+        address = client_address()
+        strategy = limiter.limiter
+        try:
+            for item in items:
+                if not strategy.test(item, "leaderboard-compute", address):
+                    reset, _ = strategy.get_window_stats(item, "leaderboard-compute", address)
+                    return max(1, math.ceil(reset - time.time()))
+            for item in items:
+                strategy.hit(item, "leaderboard-compute", address)
+        except Exception as error:  # a storage fault must not hide the board
+            log.warning("leaderboard computation limit not counted: %s", error)
+        return None
+
+    return gate
