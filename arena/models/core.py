@@ -145,9 +145,12 @@ class Battle(DbModel):
 
     __table_args__ = (
         Index("ix_battle_voter_served", "voter", "served_at"),
-        # The answers a voter was shown (the blindness rule): both sides, each searchable.
-        Index("ix_battle_voter_left", "voter", "left_response_id", "right_response_id"),
-        Index("ix_battle_voter_right", "voter", "right_response_id"),
+        # The answers a voter was shown (the blindness rule), per prompt, both sides each
+        # searchable; the first also reads a voter's whole history without the table.
+        Index(
+            "ix_battle_voter_left", "voter", "prompt_id", "left_response_id", "right_response_id"
+        ),
+        Index("ix_battle_voter_right", "voter", "prompt_id", "right_response_id"),
     )
 
 
@@ -182,7 +185,8 @@ class Vote(DbModel):
         CheckConstraint("model_a_id <> model_b_id", name="distinct_models"),
         # The models revealed to a voter on each prompt (the blindness rule), read whole.
         Index("ix_vote_voter_prompt_models", "voter", "prompt_id", "model_a_id", "model_b_id"),
-        Index("ix_vote_created", "created_at"),
+        # Dates, and who voted lately (the active voters) without the table.
+        Index("ix_vote_created", "created_at", "voter"),
         Index("ix_vote_pair", "model_a_id", "model_b_id"),
         # A model's latest opponents, newest first, on either side.
         Index("ix_vote_model_a_recent", "model_a_id", "id"),
