@@ -234,7 +234,7 @@ def record_vote(battle_id: str, voter: str, outcome: str, rules: VoteRules | Non
         excluded=flag is not None,
         flag_reason=flag,
     )
-    db.session.add(vote)
+    db.session.add(vote)  # its models' vote counters move in the same commit (count_votes)
     try:
         db.session.commit()
     except IntegrityError:
@@ -295,7 +295,8 @@ def explain_empty_pool(voter: str) -> EmptyPool:
         )
     return EmptyPool(
         "voter_done",
-        "You have judged every battle in the pool. Thank you! More come with the next "
-        "pre-generation run.",
+        "You have judged every battle in the pool that is still blind to you (an answer is "
+        "shown to you once, and never a model already revealed to you on the same prompt). "
+        "Thank you! More come with the next pre-generation run.",
         None,
     )

@@ -2,11 +2,16 @@
 
 The policy of the original arena, made to work from stored answers: the first model is the
 one with the fewest votes, the second is drawn with weight 1/(votes + 1) among the others,
-leaving out the first model's last five opponents; then a prompt both have answered that
-this voter has not yet judged for this pair. A model never meets itself.
+leaving out the first model's last five opponents; then a prompt both have answered whose
+two answers are still blind to this voter (:mod:`arena.play.blindness`: never an answer
+already served to them, never a model already revealed to them on that prompt). A model
+never meets itself. When no pair is blind any more, nothing is served.
 
 This runs on every battle page view, so its statements are built once and reused (SQLAlchemy
-then reuses their compiled form), and the per-model vote counts are cached for a few seconds.
+then reuses their compiled form), the pool (models, their vote counters, the answers pairs of
+models share) is cached for a few seconds, and the voter's history is one indexed query.
+Vote counts are ``Model.vote_count``, a counter kept with each vote: no page view, and no
+refresh of the cache, counts the vote log.
 """
 
 from __future__ import annotations
@@ -14,26 +19,18 @@ from __future__ import annotations
 import random
 import time
 from collections import deque
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 
 from flask import current_app
-from sqlalchemy import (
-    Connection,
-    Select,
-    and_,
-    bindparam,
-    func,
-    literal_column,
-    or_,
-    select,
-    union_all,
-)
+from sqlalchemy import Select, and_, bindparam, func, literal_column, select, union_all
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.expression import BindParameter, ColumnClause
 
 from arena.extensions import db
 from arena.models import Model, Prompt, Response, Vote
+from arena.play.blindness import History, blind_answer, voter_history
 
 RECENT_OPPONENTS = 5
 FIRST_MODEL_TRIES = 6
@@ -51,7 +48,8 @@ class Matchup:
 class PoolSnapshot:
     """What matchmaking reads on every request, shared by requests for a few seconds.
 
-    ``votes`` is bumped in place by :func:`note_vote` so this process's own votes count at
+    ``models`` are the enabled models with a usable answer; ``votes`` every enabled model's
+    vote counter, bumped in place by :func:`note_vote` so this process's own votes count at
     once; ``pairs`` fills lazily with the prompts two models both answered (the voter's own
     history is always read fresh).
     """
@@ -88,9 +86,9 @@ def snapshot() -> PoolSnapshot:
     now = time.monotonic()
     if cached is not None and now - cached.taken_at < ttl:
         return cached
-    models = tuple(db.session.scalars(_candidate_models_statement()))
-    votes = {m: n for m, n in db.session.execute(_vote_counts_statement())}
-    fresh = PoolSnapshot(now, models, votes)
+    rows = db.session.execute(_enabled_models_statement()).all()
+    models = tuple(model_id for model_id, _, answered in rows if answered)
+    fresh = PoolSnapshot(now, models, {model_id: votes for model_id, votes, _ in rows})
     current_app.extensions["arena_pool_snapshot"] = fresh
     return fresh
 
@@ -107,7 +105,7 @@ def note_vote(model_a: int, model_b: int) -> None:
 
 
 def vote_counts() -> dict[int, int]:
-    """Votes per model id (both sides), from the cached snapshot."""
+    """Votes per enabled model id (both sides, flagged ones included), from the snapshot."""
     return snapshot().votes
 
 
@@ -119,46 +117,62 @@ def recent_opponents(model_id: int) -> set[int]:
 def choose_matchup(
     voter: str, *, prompt_id: int | None = None, rng: random.Random | None = None
 ) -> Matchup | None:
-    """A pair of stored answers to one prompt for this voter, or None when there is none.
+    """Two answers to one prompt, both still blind to this voter, or None when there is none.
 
-    With ``prompt_id`` only that prompt is considered (a visitor's own prompt); otherwise only
+    With ``prompt_id`` only that prompt is considered (a visitor's own); otherwise only
     prompts in the shared pool.
     """
     rng = rng or random.Random()
     pool = snapshot()
     if len(pool.models) < 2:
         return None
-    firsts = sorted(pool.models, key=lambda m: (pool.votes.get(m, 0), rng.random()))
-    connection = db.session.connection()
+    history = voter_history(voter)
+    if prompt_id is not None:
+        return _own_prompt_matchup(pool, history, prompt_id, rng)
+    for first, second in _preferred_pairs(pool, pool.models, rng):
+        found = _blind_choice(pool, history, first, second, rng)
+        if found:
+            return found
+    return _any_matchup(voter, pool.models)
+
+
+def _preferred_pairs(
+    pool: PoolSnapshot, models: Sequence[int], rng: random.Random
+) -> Iterator[tuple[int, int]]:
+    """(first, second) in the order the policy tries them, among ``models``."""
+    firsts = sorted(models, key=lambda m: (pool.votes.get(m, 0), rng.random()))
     for first in firsts[:FIRST_MODEL_TRIES]:
-        for second in _second_models(first, pool.models, pool.votes, rng)[:SECOND_MODEL_TRIES]:
-            if prompt_id is not None:
-                params = {"voter": voter, "x": first, "y": second, "prompt": prompt_id}
-                row = connection.execute(_pair_statement(True), params).first()
-                if row:
-                    return Matchup(row[0], row[1], row[2])
-                continue
-            found = _unjudged_choice(connection, pool, voter, first, second, rng)
-            if found:
-                return found
-    return _any_matchup(voter, pool.models, prompt_id)
+        for second in _second_models(first, models, pool.votes, rng)[:SECOND_MODEL_TRIES]:
+            yield first, second
 
 
-def _unjudged_choice(
-    connection: Connection,
-    pool: PoolSnapshot,
-    voter: str,
-    first: int,
-    second: int,
-    rng: random.Random,
+def _blind_choice(
+    pool: PoolSnapshot, history: History, first: int, second: int, rng: random.Random
 ) -> Matchup | None:
-    answers = pool.shared_answers(first, second)
-    if not answers:
+    """A random shared prompt of this pair whose two answers are both blind to the voter."""
+    blind = [
+        (prompt, a, b)
+        for prompt, a, b in pool.shared_answers(first, second)
+        if history.allows_pair(prompt, (a, first), (b, second))
+    ]
+    return Matchup(*rng.choice(blind)) if blind else None
+
+
+def _own_prompt_matchup(
+    pool: PoolSnapshot, history: History, prompt_id: int, rng: random.Random
+) -> Matchup | None:
+    """Two blind answers to this one prompt, the pair chosen by the same policy."""
+    rows = db.session.connection().execute(_prompt_answers_statement(), {"prompt": prompt_id})
+    candidates = set(pool.models)
+    answers = {
+        model: response
+        for response, model in rows
+        if model in candidates and history.allows(prompt_id, response, model)
+    }
+    if len(answers) < 2:
         return None
-    params = {"voter": voter, "x": first, "y": second}
-    judged = set(connection.execute(_judged_statement(), params).scalars())
-    fresh = [row for row in answers if row[0] not in judged]
-    return Matchup(*rng.choice(fresh)) if fresh else None
+    first, second = next(_preferred_pairs(pool, sorted(answers), rng))
+    return Matchup(prompt_id, answers[first], answers[second])
 
 
 def choose_model_pair(rng: random.Random | None = None) -> tuple[int, int] | None:
@@ -177,7 +191,7 @@ def choose_model_pair(rng: random.Random | None = None) -> tuple[int, int] | Non
 
 
 def _second_models(
-    first: int, models: tuple[int, ...] | list[int], counts: dict[int, int], rng: random.Random
+    first: int, models: Sequence[int], counts: dict[int, int], rng: random.Random
 ) -> list[int]:
     """Opponents in the order to try: weighted by 1/(votes + 1), recent opponents last."""
     recent = recent_opponents(first)
@@ -193,112 +207,95 @@ def _weighted_order(items: list[int], counts: dict[int, int], rng: random.Random
     return [m for _, m in sorted(keyed, reverse=True)]
 
 
-def _any_matchup(voter: str, models: tuple[int, ...], prompt_id: int | None) -> Matchup | None:
-    """Last resort when the preferred pairs are exhausted for this voter: any pair at all."""
-    query, first, second = _pairs_query(prompt_id is not None)
-    query = query.where(
-        first.model_id < second.model_id, first.model_id.in_(models), second.model_id.in_(models)
-    )
-    params = {"voter": voter, "prompt": prompt_id}
-    row = db.session.execute(query.order_by(func.random()).limit(1), params).first()
+def _any_matchup(voter: str, models: tuple[int, ...]) -> Matchup | None:
+    """Last resort when the preferred pairs have nothing blind left for this voter: any two
+    blind answers to one shared prompt, by any two models (one query over the pool)."""
+    params = {"voter": voter, "models": list(models)}
+    row = db.session.execute(_any_blind_pair_statement(), params).first()
     return Matchup(row[0], row[1], row[2]) if row else None
 
 
 # Statements, built once per process.
 
-
-@cache
-def _candidate_models_statement() -> Select[int]:
-    """Enabled models with at least one usable answer."""
-    answered = select(Response.id).where(Response.model_id == Model.id, Response.status == "ok")
-    return select(Model.id).where(Model.enabled.is_(True), answered.exists())
+# A literal, so SQLite can use the partial unique index on usable answers.
+_OK: ColumnClause[str] = literal_column("'ok'")
 
 
 @cache
-def _vote_counts_statement() -> Select[int, int]:
-    sides = union_all(
-        select(Vote.model_a_id.label("model_id")), select(Vote.model_b_id.label("model_id"))
-    ).subquery()
-    return select(sides.c.model_id, func.count()).group_by(sides.c.model_id)
+def _enabled_models_statement() -> Select[int, int, bool]:
+    """Enabled models: id, vote counter, whether they have a usable answer."""
+    answered = select(Response.id).where(Response.model_id == Model.id, Response.status == _OK)
+    return select(Model.id, Model.vote_count, answered.exists()).where(Model.enabled.is_(True))
 
 
 @cache
 def _recent_statement() -> Select[int, int]:
+    """The last ``:n`` votes naming ``:model`` on either side, each side from its index."""
     model: BindParameter[int] = bindparam("model")
-    return (
-        select(Vote.model_a_id, Vote.model_b_id)
-        .where(or_(Vote.model_a_id == model, Vote.model_b_id == model))
+    n: BindParameter[int] = bindparam("n")
+    sides = union_all(
+        select(Vote.id, Vote.model_a_id, Vote.model_b_id)
+        .where(Vote.model_a_id == model)
         .order_by(Vote.id.desc())
-        .limit(bindparam("n"))
-    )
-
-
-@cache
-def _pairs_query(one_prompt: bool) -> tuple[Select[int, int, int], type[Response], type[Response]]:
-    """Answer pairs to the same prompt that ``:voter`` has not judged, in either order."""
-    first, second = aliased(Response), aliased(Response)
-    judged = (
-        select(Vote.id)
-        .where(
-            Vote.voter == bindparam("voter"),
-            Vote.prompt_id == first.prompt_id,
-            or_(
-                and_(Vote.model_a_id == first.model_id, Vote.model_b_id == second.model_id),
-                and_(Vote.model_a_id == second.model_id, Vote.model_b_id == first.model_id),
-            ),
-        )
-        .exists()
-    )
-    ok: ColumnClause[str] = literal_column(
-        "'ok'"
-    )  # a literal, so SQLite can use the partial unique index
-    query = (
-        select(first.prompt_id, first.id, second.id)
-        .join(second, and_(second.prompt_id == first.prompt_id, second.status == ok))
-        .where(first.status == ok, first.model_id != second.model_id, ~judged)
-    )
-    if one_prompt:
-        query = query.where(first.prompt_id == bindparam("prompt"))
-    else:
-        query = query.join(Prompt, Prompt.id == first.prompt_id).where(Prompt.shared.is_(True))
-    return query, first, second
+        .limit(n)
+        .subquery()
+        .select(),
+        select(Vote.id, Vote.model_a_id, Vote.model_b_id)
+        .where(Vote.model_b_id == model)
+        .order_by(Vote.id.desc())
+        .limit(n)
+        .subquery()
+        .select(),
+    ).subquery()
+    return select(sides.c.model_a_id, sides.c.model_b_id).order_by(sides.c.id.desc()).limit(n)
 
 
 @cache
 def _shared_answers_statement() -> Select[int, int, int]:
     """Shared prompts answered by both ``:x`` and ``:y``, with both answers."""
     first, second = aliased(Response), aliased(Response)
-    ok: ColumnClause[str] = literal_column("'ok'")
     return (
         select(first.prompt_id, first.id, second.id)
         .join(second, and_(second.prompt_id == first.prompt_id, second.model_id == bindparam("y")))
         .join(Prompt, Prompt.id == first.prompt_id)
-        .where(first.model_id == bindparam("x"), first.status == ok, second.status == ok)
+        .where(first.model_id == bindparam("x"), first.status == _OK, second.status == _OK)
         .where(Prompt.shared.is_(True))
         .order_by(first.prompt_id)
     )
 
 
 @cache
-def _judged_statement() -> Select[int | None]:
-    """Prompts on which ``:voter`` already judged the pair ``:x``, ``:y`` (either order)."""
-    x: BindParameter[int] = bindparam("x")
-    y: BindParameter[int] = bindparam("y")
-    return select(Vote.prompt_id).where(
-        Vote.voter == bindparam("voter"),
-        or_(
-            and_(Vote.model_a_id == x, Vote.model_b_id == y),
-            and_(Vote.model_a_id == y, Vote.model_b_id == x),
-        ),
+def _prompt_answers_statement() -> Select[int, int]:
+    """(answer, model) of every usable answer to ``:prompt``."""
+    return select(Response.id, Response.model_id).where(
+        Response.prompt_id == bindparam("prompt"), Response.status == _OK
     )
 
 
 @cache
-def _pair_statement(one_prompt: bool) -> Select[int, int, int]:
-    """One random unjudged prompt answered by both ``:x`` and ``:y``."""
-    query, first, second = _pairs_query(one_prompt)
+def _any_blind_pair_statement() -> Select[int, int, int]:
+    """One random pair of answers to a shared prompt by two of ``:models`` (distinct), both
+    blind to ``:voter``: the blind answers are found first, then paired."""
+    voter: BindParameter[str] = bindparam("voter")
+    answer = aliased(Response)
+    blind = (
+        select(answer.id, answer.prompt_id, answer.model_id)
+        .join(Prompt, Prompt.id == answer.prompt_id)
+        .where(
+            answer.status == _OK,
+            answer.model_id.in_(bindparam("models", expanding=True)),
+            Prompt.shared.is_(True),
+            blind_answer(answer, voter),
+        )
+        .cte("blind")
+    )
+    first, second = blind.alias("first"), blind.alias("second")
     return (
-        query.where(first.model_id == bindparam("x"), second.model_id == bindparam("y"))
+        select(first.c.prompt_id, first.c.id, second.c.id)
+        .join(
+            second,
+            and_(second.c.prompt_id == first.c.prompt_id, second.c.model_id > first.c.model_id),
+        )
         .order_by(func.random())
         .limit(1)
     )
