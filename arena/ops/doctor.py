@@ -169,6 +169,24 @@ def _pool() -> Iterator[Check]:
         )
     else:
         yield Check(OK, f"every pair has at least {pool['target']} fresh battles")
+    blind = pool["blind"]
+    if not pool["pairs"] or blind["least"] is None:
+        return  # no battle yet, or no active voter to run out
+    voters = pool["active_voters"]
+    if blind["below_target"]:
+        yield Check(
+            WARN,
+            f"{blind['below_target']} of {voters} active voters have fewer than "
+            f"{blind['target']} blind battles left ({blind['out']} have none; the least "
+            f"supplied has {blind['least']})",
+            "let the worker's nightly window run, or flask --app arena pregenerate",
+        )
+    else:
+        yield Check(
+            OK,
+            f"every active voter has at least {blind['target']} blind battles left "
+            f"(the least supplied has {blind['least']})",
+        )
 
 
 def _worker() -> Iterator[Check]:

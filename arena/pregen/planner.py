@@ -1,10 +1,19 @@
 """The planner: which (prompt, model) answers are missing to keep the battle pool full.
 
-Every pair of working models (enabled, available, under the battle cap) should have at least
-``POOL_TARGET`` *fresh* battles: prompts both have answered that most active voters have not
-yet judged for that pair. Prompts are planned in slates (every working model answers them),
-prompts some models already answered come first (so a newly added model first answers the
-existing slates and enters battles at once), then new prompts, category by category.
+Two targets, both ``POOL_TARGET``:
+
+- every pair of working models (enabled, available, under the battle cap) has that many
+  *fresh* battles: prompts both have answered whose two answers most active voters may
+  still be shown (neither was shown to them nor revealed to them on that prompt);
+- the least-supplied active voter has that many *blind* battles left
+  (:mod:`arena.pregen.supply`): a voter meets each answer once and a prompt answered by k
+  models gives them k // 2 battles, so voters run out long before pairs do.
+
+Prompts are planned in slates (every working model answers them), prompts some models
+already answered come first (so a newly added model first answers the existing slates and
+enters battles at once), then new prompts, category by category. More prompts, not more
+answers per (prompt, model): another seed of a model revealed on a prompt would still name it
+(``scripts/bench/seed_similarity.py``), so it could never be shown blind.
 """
 
 from __future__ import annotations
@@ -18,10 +27,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import func, select, union_all
+from sqlalchemy import func, select, true, union_all
 
 from arena.extensions import db
 from arena.models import Model, Prompt, Response, Vote, utcnow
+from arena.pregen.supply import BlindSupply, blind_supply
 
 #: A (prompt, model) with this many excluded answers (an identity leak, then another) is
 #: given up: the planner asks for it no more.
@@ -54,6 +64,7 @@ class Plan:
     target: int = 0
     pairs: int = 0  # pairs of working models
     pairs_short: int = 0  # pairs below the target before this plan
+    voter_short: int = 0  # blind battles the least-supplied active voter lacked before it
     capped: list[str] = field(default_factory=list)  # models over the battle cap
 
     @property
@@ -66,17 +77,18 @@ class Plan:
 
 @dataclass
 class PoolState:
-    """What the pool holds now: answers, given-up answers and who judged what."""
+    """What the pool holds now: answers, given-up answers and what active voters have seen."""
 
     categories: dict[int, str]  # shared prompt id -> category
     answered: dict[int, set[int]]  # prompt id -> models with a usable answer
     given_up: dict[int, set[int]]  # prompt id -> models that leaked twice on it
-    judged: dict[tuple[int, int, int], int]  # (prompt, model, model) -> active voters
     active_voters: int
+    supply: BlindSupply = field(default_factory=BlindSupply)
 
     def is_fresh(self, prompt_id: int, a: int, b: int) -> bool:
-        """Whether most active voters have not judged this prompt for this pair."""
-        voters = self.judged.get((prompt_id, min(a, b), max(a, b)), 0)
+        """Whether most active voters may still be shown this pair's answers to this prompt
+        (neither was shown to them, nor its model revealed to them there)."""
+        voters = self.supply.lost(prompt_id, a, b)
         return voters == 0 or 2 * voters < self.active_voters
 
 
@@ -99,13 +111,18 @@ def enabled_models() -> list[Model]:
 
 
 def vote_totals() -> dict[int, int]:
-    """Counted (not excluded) votes per model id, both sides."""
+    """Counted (not excluded) votes per model id, both sides: each model's vote counter less
+    its flagged votes, read from the small partial index of flagged votes (never the log)."""
+    totals = {model_id: n for model_id, n in db.session.execute(select(Model.id, Model.vote_count))}
+    flagged = Vote.excluded == true()  # as the partial index ix_vote_excluded is written
     sides = union_all(
-        select(Vote.model_a_id.label("model_id")).where(Vote.excluded.is_(False)),
-        select(Vote.model_b_id.label("model_id")).where(Vote.excluded.is_(False)),
+        select(Vote.model_a_id.label("model_id")).where(flagged),
+        select(Vote.model_b_id.label("model_id")).where(flagged),
     ).subquery()
     rows = db.session.execute(select(sides.c.model_id, func.count()).group_by(sides.c.model_id))
-    return {model_id: count for model_id, count in rows}
+    for model_id, count in rows:
+        totals[model_id] = totals.get(model_id, 0) - count
+    return {model_id: count for model_id, count in totals.items() if count}
 
 
 def capped_models(models: Sequence[Model], cap: int | None) -> set[int]:
@@ -124,15 +141,17 @@ def load_pool_state(
     categories = {prompt_id: category for prompt_id, category in shared}
     answered: dict[int, set[int]] = defaultdict(set)
     given_up: dict[int, set[int]] = defaultdict(set)
+    answers: dict[int, tuple[int, int]] = {}  # usable answer -> (prompt, model)
     if model_ids:
         usable = db.session.execute(
-            select(Response.prompt_id, Response.model_id).where(
+            select(Response.id, Response.prompt_id, Response.model_id).where(
                 Response.status == "ok", Response.model_id.in_(model_ids)
             )
         )
-        for prompt_id, model_id in usable:
+        for response_id, prompt_id, model_id in usable:
             if prompt_id in categories:
                 answered[prompt_id].add(model_id)
+                answers[response_id] = (prompt_id, model_id)
         leaked = db.session.execute(
             select(Response.prompt_id, Response.model_id)
             .where(Response.status == "excluded", Response.model_id.in_(model_ids))
@@ -142,18 +161,8 @@ def load_pool_state(
         for prompt_id, model_id in leaked:
             given_up[prompt_id].add(model_id)
     since = (now or utcnow()) - timedelta(days=active_days)
-    recent = (Vote.created_at >= since, Vote.voter.is_not(None))
-    active = db.session.scalar(select(func.count(func.distinct(Vote.voter))).where(*recent))
-    judged: dict[tuple[int, int, int], int] = defaultdict(int)
-    judgements = db.session.execute(
-        select(Vote.prompt_id, Vote.model_a_id, Vote.model_b_id, func.count(Vote.voter.distinct()))
-        .where(*recent, Vote.prompt_id.is_not(None))
-        .group_by(Vote.prompt_id, Vote.model_a_id, Vote.model_b_id)
-    )
-    for voted_prompt, a, b, voters in judgements:
-        if voted_prompt is not None:  # always (the query leaves out votes without a prompt)
-            judged[(voted_prompt, *pair(a, b))] += voters
-    return PoolState(categories, dict(answered), dict(given_up), dict(judged), active or 0)
+    supply = blind_supply(answers, categories, since)
+    return PoolState(categories, dict(answered), dict(given_up), supply.active_voters, supply)
 
 
 def pool_sizes(state: PoolState, model_ids: Iterable[int]) -> dict[Pair, tuple[int, int]]:
@@ -199,10 +208,12 @@ def plan_batch(
     sizes = pool_sizes(state, [m.id for m in working])
     deficits = {p: max(0, target - fresh) for p, (_, fresh) in sizes.items()}
     short = sum(1 for d in deficits.values() if d > 0)
+    least = state.supply.least
+    voter_short = max(0, target - least) if least is not None and len(working) >= 2 else 0
     if rng is None:
         answers = sum(len(have) for have in state.answered.values())
         rng = random.Random(f"{len(state.categories)}:{answers}:{target}:{state.active_voters}")
-    slate = _Slate(state, {m.id for m in working}, deficits, n_prompts, rng).choose()
+    slate = _Slate(state, {m.id for m in working}, deficits, voter_short, n_prompts, rng).choose()
     selected = [m for m in working if not tags or m.tag in tags]
     work = []
     for model in selected:
@@ -220,24 +231,32 @@ def plan_batch(
         target=target,
         pairs=len(sizes),
         pairs_short=short,
+        voter_short=voter_short,
         capped=sorted(m.tag for m in models if m.id in capped),
     )
 
 
 class _Slate:
-    """Greedy choice of prompts: each chosen prompt is answered by every working model."""
+    """Greedy choice of prompts: each chosen prompt is answered by every working model.
+
+    A prompt is taken when it gives a pair short of fresh battles one more, or while the
+    least-supplied active voter is short of blind battles: it then counts what the prompt
+    adds for a voter who has seen none of it (an estimate; the next run corrects it).
+    """
 
     def __init__(
         self,
         state: PoolState,
         working: set[int],
         deficits: dict[Pair, int],
+        voter_short: int,
         limit: int | None,
         rng: random.Random,
     ) -> None:
         self.state = state
         self.working = working
         self.deficits = deficits
+        self.voter_short = voter_short
         self.limit = limit
         self.rng = rng
         self.chosen: list[int] = []
@@ -257,18 +276,26 @@ class _Slate:
             if not (a in have and b in have) and self.state.is_fresh(prompt_id, a, b)
         ]
 
+    def _blind_gain(self, prompt_id: int) -> int:
+        """Blind battles the prompt's missing answers add for a voter who has seen none."""
+        have, todo = len(self._have(prompt_id)), len(self._todo(prompt_id))
+        return (have + todo) // 2 - have // 2
+
     def _take_if_useful(self, prompt_id: int) -> bool:
         useful = [p for p in self._new_pairs(prompt_id) if self.deficits.get(p, 0) > 0]
-        if not useful:
+        gain = self._blind_gain(prompt_id) if self.voter_short > 0 else 0
+        if not useful and not gain:
             return False
         for p in useful:
             self.deficits[p] -= 1
+        self.voter_short -= gain
         self.chosen.append(prompt_id)
         return True
 
     def _open(self) -> bool:
         full = self.limit is not None and len(self.chosen) >= self.limit
-        return not full and any(d > 0 for d in self.deficits.values())
+        short = self.voter_short > 0 or any(d > 0 for d in self.deficits.values())
+        return not full and short
 
     def choose(self) -> list[int]:
         if not self._open():

@@ -1,4 +1,5 @@
-"""How full the battle pool is, per pair of models, and what the recent batch runs did."""
+"""How full the battle pool is (per pair of models, per active voter, per prompt) and what
+the recent batch runs did."""
 
 from __future__ import annotations
 
@@ -12,6 +13,17 @@ from arena.models import GenerationRun
 from arena.pregen.planner import capped_models, enabled_models, load_pool_state, pool_sizes
 
 
+class PromptRow(TypedDict):
+    """One prompt of the pool in :func:`pool_report`: blind battles it can still give."""
+
+    id: int
+    category: str
+    answers: int  # usable answers by enabled models
+    per_voter: int  # blind battles for a voter who has seen none of it
+    left: int  # blind battles left for the active voters, all together
+    spent: int  # active voters it has no battle left for
+
+
 class PairRow(TypedDict):
     """One pair of models in :func:`pool_report` (display names, counts of battles)."""
 
@@ -22,8 +34,14 @@ class PairRow(TypedDict):
     short: int
 
 
+#: How many of the least-supplied active voters the report lists (their numbers only).
+LEAST_SUPPLIED = 5
+
+
 def pool_report(config: Mapping[str, Any]) -> dict[str, Any]:
-    """Battles and fresh battles per pair of enabled models, against the target."""
+    """Battles and fresh battles per pair of enabled models, against the target; blind
+    battles left per active voter (``blind``) and per prompt of the pool (``prompts``, the
+    emptiest first)."""
     models = enabled_models()
     tags = {m.id: m.display_name for m in models}
     capped = capped_models(models, config.get("BATTLE_CAP"))
@@ -40,6 +58,29 @@ def pool_report(config: Mapping[str, Any]) -> dict[str, Any]:
         for (a, b), (total, fresh) in sorted(pool_sizes(state, tags).items())
     ]
     pairs.sort(key=lambda row: (row["fresh"], row["a"], row["b"]))
+    supply = state.supply
+    prompts: list[PromptRow] = [
+        {
+            "id": row.prompt_id,
+            "category": row.category,
+            "answers": row.answers,
+            "per_voter": row.per_voter,
+            "left": row.left,
+            "spent": row.spent,
+        }
+        for row in sorted(supply.prompts.values(), key=lambda r: (r.left, r.prompt_id))
+    ]
+    median = supply.median
+    blind = {
+        "target": target,
+        "per_new_voter": supply.per_new_voter,
+        "least": supply.least,
+        "median": median if median is None or median % 1 else int(median),
+        "least_supplied": supply.voters[:LEAST_SUPPLIED],
+        "below_target": supply.below(target),
+        "out": supply.below(1),
+        "left": sum(row["left"] for row in prompts),
+    }
     return {
         "target": target,
         "models": len(models),
@@ -48,6 +89,8 @@ def pool_report(config: Mapping[str, Any]) -> dict[str, Any]:
         "pairs": pairs,
         "pairs_short": sum(1 for row in pairs if row["short"]),
         "min_fresh": min((row["fresh"] for row in pairs), default=None),
+        "blind": blind,
+        "prompts": prompts,
     }
 
 

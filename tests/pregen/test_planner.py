@@ -1,5 +1,6 @@
-"""The planner: slates to keep every pair at POOL_TARGET fresh battles, balanced categories,
-new models first on existing slates, the battle cap."""
+"""The planner: slates to keep every pair at POOL_TARGET fresh battles and every active voter
+at POOL_TARGET blind battles, balanced categories, new models first on existing slates, the
+battle cap."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from sqlalchemy import select
 
 from arena.extensions import db
 from arena.models import Model, Prompt, Vote
+from arena.play.battles import record_vote, serve_battle
 from arena.pregen import PlanError, plan_batch
 from arena.pregen.planner import load_pool_state, pool_sizes
 from tests.support.fake_ollama import FakeOllama
@@ -156,3 +158,63 @@ def test_models_and_prompts_options_limit_the_work(
         _plan(app, tags=["nope:1b"])
     runner.invoke(args=["models", "disable", "gemma3:4b"])
     assert "gemma3:4b" not in _plan(app).per_model()
+
+
+def _private_votes(app: Flask, voters: tuple[str, ...]) -> None:
+    """Votes by these voters on a private prompt: active voters who used no shared answer."""
+    with app.app_context():
+        a, b = db.session.scalars(select(Model.id).order_by(Model.id).limit(2)).all()
+        private = Prompt(text="a private question", text_hash="private", shared=False)
+        db.session.add(private)
+        db.session.flush()
+        for voter in voters:
+            db.session.add(
+                Vote(prompt_id=private.id, model_a_id=a, model_b_id=b, outcome="a", voter=voter)
+            )
+        db.session.commit()
+
+
+def test_the_planner_plans_more_when_an_active_voter_runs_short_of_blind_battles(
+    app: Flask, runner: FlaskCliRunner, fake_ollama: FakeOllama
+) -> None:
+    _fill(app, runner, 2)  # 3 models x 2 prompts: every pair has its 2 fresh battles
+    _private_votes(app, ("v2", "v3"))
+    assert _plan(app).work == []
+    with app.test_request_context():
+        for _ in range(2):  # v1 takes the one blind battle of each prompt
+            view = serve_battle("v1")
+            assert view is not None
+            record_vote(view.id, "v1", "tie")
+        assert serve_battle("v1") is None
+        state = load_pool_state(db.session.scalars(select(Model.id)).all(), active_days=30)
+        assert state.active_voters == 3
+        assert (state.supply.per_new_voter, state.supply.voters) == (2, [0, 2, 2])
+        # One voter in three saw each pair's answers: the pairs stay fresh for most voters.
+        models = db.session.scalars(select(Model.id)).all()
+        assert {fresh for _, fresh in pool_sizes(state, models).values()} == {2}
+    plan = _plan(app)
+    # v1 has no blind battle left: two new prompts (one battle each for every voter).
+    assert (plan.pairs_short, plan.voter_short) == (0, 2)
+    assert len(plan.prompts) == 2 and plan.total == 6
+    assert runner.invoke(args=["pregenerate"]).exit_code == 0
+    with app.test_request_context():
+        assert serve_battle("v1") is not None
+    assert _plan(app).voter_short == 1  # v1 used one of them again
+
+
+def test_a_pair_is_not_fresh_where_most_voters_were_shown_one_of_its_answers(
+    app: Flask, runner: FlaskCliRunner, fake_ollama: FakeOllama
+) -> None:
+    _fill(app, runner, 2)
+    with app.test_request_context():
+        view = serve_battle("v1")  # the only active voter
+        assert view is not None
+        vote = record_vote(view.id, "v1", "a")
+        models = sorted(db.session.scalars(select(Model.id)))
+        state = load_pool_state(models, active_days=30)
+        shown = {vote.model_a_id, vote.model_b_id}
+        third = next(m for m in models if m not in shown)
+        # Every pair lost that prompt: the pair judged, and the pairs with one answer shown.
+        for a, b in [tuple(sorted(shown)), *(tuple(sorted((m, third))) for m in shown)]:
+            assert not state.is_fresh(vote.prompt_id, a, b)
+        assert set(pool_sizes(state, models).values()) == {(2, 1)}
