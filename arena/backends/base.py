@@ -9,6 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+from arena.backends.redact import redact
+
 __all__ = [
     "Backend",
     "BackendBusy",
@@ -97,7 +99,14 @@ class ChatResult:
 
 
 class BackendError(Exception):
-    """Base class of backend failures; ``str(exc)`` tells an operator what to do."""
+    """Base class of backend failures; ``str(exc)`` tells an operator what to do.
+
+    Its message never holds a credential: URLs lose their ``user:password@`` and key
+    parameters, ``Bearer`` tokens are hidden (:func:`arena.backends.redact.redact`).
+    """
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(redact(arg) if isinstance(arg, str) else arg for arg in args))
 
 
 class BackendUnreachable(BackendError):
@@ -117,9 +126,9 @@ class ModelNotFound(BackendError):
 
     def __init__(self, model: str, url: str | None = None, hint: str = "") -> None:
         self.model = model
-        self.url = url
+        self.url = redact(url) if url else url
         self.hint = hint or DEFAULT_MISSING_MODEL_HINT
-        where = f" on {url}" if url else ""
+        where = f" on {self.url}" if self.url else ""
         super().__init__(f"model {model!r} not found{where}: {self.hint}")
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -143,10 +152,10 @@ class BackendHTTPError(BackendError):
 
     def __init__(self, status: int, message: str, url: str | None = None, hint: str = "") -> None:
         self.status = status
-        self.message = message
-        self.url = url
+        self.message = redact(message)
+        self.url = redact(url) if url else url
         self.hint = hint
-        where = url or "the backend"
+        where = self.url or "the backend"
         text = f"{where} answered HTTP {status}: {message}"
         super().__init__(f"{text}: {hint}" if hint else text)
 

@@ -20,6 +20,7 @@ from arena.backends.base import (
     GenerationOptions,
     ModelNotFound,
 )
+from arena.backends.redact import redact_url
 from arena.backends.transport import Advice, HTTPTransport, error_body, iter_raw_lines, snippet
 
 __all__ = ["OllamaClient", "normalize_keep_alive", "parse_ollama_host"]
@@ -155,7 +156,7 @@ class OllamaClient:
         self.base_url = self.transport.base_url
 
     def __repr__(self) -> str:
-        return f"OllamaClient({self.base_url!r})"
+        return f"OllamaClient({self.transport.shown_url!r})"
 
     # -- public API -------------------------------------------------------------------------
 
@@ -292,11 +293,11 @@ class OllamaClient:
         status = resp.status_code
         if status == 404 and model is not None and re.search(r"model .*not found", message):
             hint = f"{self.missing_model_hint(model)}, or run `flask --app arena models sync`"
-            return ModelNotFound(model, self.base_url, hint)
+            return ModelNotFound(model, self.transport.shown_url, hint)
         if status in _BUSY_HINTS:
             return self.transport.busy(status, attempts, message, _BUSY_HINTS[status])
         hint = _HINTS.get(status, "check the Ollama server log")
-        return BackendHTTPError(status, message, resp.url, hint)
+        return BackendHTTPError(status, message, redact_url(resp.url), hint)
 
     def _get_object(self, path: str) -> dict[str, Any]:
         return self._object(self.transport.get_json(path), path)

@@ -44,6 +44,7 @@ from arena.backends.base import (
     GenerationOptions,
     ModelNotFound,
 )
+from arena.backends.redact import redact_url
 from arena.backends.transport import (
     Advice,
     HTTPTransport,
@@ -178,7 +179,7 @@ class OpenAICompatClient:
         self.base_url = self.transport.base_url
 
     def __repr__(self) -> str:
-        return f"OpenAICompatClient({self.base_url!r})"
+        return f"OpenAICompatClient({self.transport.shown_url!r})"
 
     # -- public API -------------------------------------------------------------------------
 
@@ -382,7 +383,7 @@ class OpenAICompatClient:
             named = kind in ("not_found_error", "NotFoundError") or code == "model_not_found"
             if named or _NOT_FOUND.search(message):
                 hint = f"{self.missing_model_hint(model)}, or run `flask --app arena models sync`"
-                return ModelNotFound(model, self.base_url, hint)
+                return ModelNotFound(model, self.transport.shown_url, hint)
         if status in (429, 503):
             return self.transport.busy(
                 status, attempts, message, "retry later or send fewer requests at once"
@@ -390,4 +391,4 @@ class OpenAICompatClient:
         hint = _HINTS.get(status, "check the server's log")
         if kind == "exceed_context_size_error":
             hint = "the prompt is longer than the server's context size: raise it (-c)"
-        return BackendHTTPError(status, message, resp.url, hint)
+        return BackendHTTPError(status, message, redact_url(resp.url), hint)

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from arena.backends.base import Backend, BackendError
+from arena.backends.redact import redact, redact_url
 
 __all__ = [
     "KINDS",
@@ -56,7 +57,11 @@ INSTALL_HINT = "install it with `scripts/install-local.sh`"
 
 
 class BackendConfigError(ValueError):
-    """``BACKENDS`` is malformed; the message says which entry and what to write."""
+    """``BACKENDS`` is malformed; the message says which entry and what to write (never a
+    credential the entry holds)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(redact(message))
 
 
 class UnknownBackend(BackendError):
@@ -84,6 +89,11 @@ class BackendSpec:
     url: str | None = None
     api_key: str | None = None
     options: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def __repr__(self) -> str:
+        url = redact_url(self.url) if self.url else None
+        key = "'***'" if self.api_key else None
+        return f"BackendSpec(name={self.name!r}, kind={self.kind!r}, url={url!r}, api_key={key})"
 
 
 def parse_backends(config: Mapping[str, Any]) -> list[BackendSpec]:

@@ -19,12 +19,14 @@ import email.utils
 import json
 import re
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import requests
+from requests.auth import HTTPBasicAuth
 from urllib3.exceptions import ReadTimeoutError
 
 from arena.backends.base import (
@@ -35,6 +37,7 @@ from arena.backends.base import (
     MalformedReply,
     StreamError,
 )
+from arena.backends.redact import redact, redact_error, redact_url
 
 __all__ = [
     "Advice",
@@ -127,6 +130,18 @@ def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> fl
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
+def _split_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
+    """``url`` without its ``user:password@``, and that user and password (decoded, as
+    requests reads them), or None when it has none."""
+    split = urllib.parse.urlsplit(url)
+    if "@" not in split.netloc:
+        return url, None
+    userinfo, _, host = split.netloc.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    bare = urllib.parse.urlunsplit(split._replace(netloc=host))
+    return bare, (urllib.parse.unquote(user), urllib.parse.unquote(password))
+
+
 @dataclass(frozen=True)
 class Advice:
     """The per-backend wording of the transport's messages.
@@ -155,6 +170,10 @@ class HTTPTransport:
     and the ``retry_statuses`` are retried; a read timeout during a generation is not (the
     server may still be working on it), nor is any other non-2xx answer. ``error_for`` turns
     a non-2xx answer into the error to raise.
+
+    Credentials never reach a message: a ``user:password@`` in ``base_url`` is taken out of
+    it (``base_url`` is the URL without it) and sent as HTTP basic auth, as requests would;
+    every error raised carries neither it nor ``api_key`` (sent as ``Authorization: Bearer``).
     """
 
     def __init__(
@@ -172,7 +191,9 @@ class HTTPTransport:
         retry_statuses: tuple[int, ...] = (429, 503),
         session: requests.Session | None = None,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        self.base_url, self.auth = _split_credentials(base_url.rstrip("/"))
+        #: ``base_url`` as messages show it (key-like query parameters hidden too)
+        self.shown_url = redact_url(self.base_url)
         self.advice = advice
         self.error_for = error_for
         self.connect_timeout = connect_timeout
@@ -185,14 +206,16 @@ class HTTPTransport:
         self.headers = {"Accept": "application/json"}
         if api_key:
             self.headers["Authorization"] = f"Bearer {api_key}"
+        # the password (or a user name standing alone, as some proxies take a key)
+        self._secrets = (api_key, self.auth and (self.auth[1] or self.auth[0]))
 
     def __repr__(self) -> str:
-        return f"HTTPTransport({self.base_url!r}, label={self.advice.label!r})"
+        return f"HTTPTransport({self.shown_url!r}, label={self.advice.label!r})"
 
     @property
     def where(self) -> str:
         """The server in messages, e.g. "Ollama at http://127.0.0.1:11434"."""
-        return f"{self.advice.label} at {self.base_url}"
+        return f"{self.advice.label} at {self.shown_url}"
 
     # -- requests ---------------------------------------------------------------------------
 
@@ -206,6 +229,30 @@ class HTTPTransport:
         generation: bool = False,
     ) -> requests.Response:
         """Send with retries; returns a 2xx streaming response or raises a BackendError."""
+        try:
+            return self._send(method, path, body, model=model, generation=generation)
+        except BackendError as error:
+            self.scrub(error)
+            raise
+
+    def _clean(self, text: str) -> str:
+        """Text from the server or from requests, without credentials."""
+        return redact(text, self._secrets)
+
+    def scrub(self, error: BackendError) -> BackendError:
+        """``error`` without this server's credentials and API key (in case its error body
+        echoed them), redacted in place."""
+        return redact_error(error, self._secrets)
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None,
+        *,
+        model: str | None,
+        generation: bool,
+    ) -> requests.Response:
         url = self.base_url + path
         attempts = self.retries + 1
         for attempt in range(1, attempts + 1):
@@ -217,6 +264,7 @@ class HTTPTransport:
                     url,
                     json=body,
                     headers=self.headers,
+                    auth=self.auth and HTTPBasicAuth(*self.auth),
                     stream=True,
                     timeout=(self.connect_timeout, self.read_timeout),
                 )
@@ -231,7 +279,7 @@ class HTTPTransport:
                     raise self._unreachable(attempts, exc) from exc
             except requests.RequestException as exc:
                 raise BackendError(
-                    f"request to {self.advice.label} at {url} failed: {exc}: check "
+                    f"request to {self.where}{path} failed: {self._clean(str(exc))}: check "
                     f"{self.advice.url_setting}"
                 ) from exc
             else:
@@ -260,8 +308,10 @@ class HTTPTransport:
             except requests.RequestException as exc:
                 if is_read_timeout(exc):
                     raise self.timeout(model) from exc
-                raise BackendUnreachable(
-                    f"{self.where} dropped the connection while answering {path}: {why(exc)}"
+                raise self.scrub(
+                    BackendUnreachable(
+                        f"{self.where} dropped the connection while answering {path}: {why(exc)}"
+                    )
                 ) from exc
         try:
             return json.loads(raw)
@@ -292,7 +342,7 @@ class HTTPTransport:
 
     def _unreachable(self, attempts: int, exc: Exception) -> BackendUnreachable:
         return BackendUnreachable(
-            f"cannot reach {self.where} ({attempts} attempts: {why(exc)}): "
+            f"cannot reach {self.where} ({attempts} attempts: {self._clean(why(exc))}): "
             f"{self.advice.unreachable_hint} check {self.advice.url_setting}"
         )
 
@@ -310,7 +360,7 @@ class HTTPTransport:
     def malformed(self, path: str, what: str) -> MalformedReply:
         """The answer to ``path`` is not what this server sends (``what`` says how)."""
         return MalformedReply(
-            f"unexpected reply from {self.base_url}{path} ({what}): does "
+            f"unexpected reply from {self.shown_url}{path} ({self._clean(what)}): does "
             f"{self.advice.url_setting} point at {self.advice.label} itself and not at another "
             "server or a proxy's error page?"
         )
@@ -318,21 +368,23 @@ class HTTPTransport:
     def busy(self, status: int, attempts: int, message: str, hint: str) -> BackendBusy:
         """A retried status (503, 429) still came back on the last attempt."""
         return BackendBusy(
-            f"{self.where} is busy (HTTP {status} after {attempts} attempts: {message}): {hint}"
+            f"{self.where} is busy (HTTP {status} after {attempts} attempts: "
+            f"{self._clean(message)}): {hint}"
         )
 
     def stream_failed(self, model: str, pieces: int, error: str) -> StreamError:
         """The server reported an error in the middle of a streamed answer."""
         return StreamError(
             f"{self.where} failed while {model!r} was generating (after {pieces} pieces): "
-            f"{error}: check {self.advice.log}; the partial answer was discarded"
+            f"{self._clean(error)}: check {self.advice.log}; the partial answer was discarded"
         )
 
     def cut(self, model: str | None, pieces: int, reason: str) -> StreamError:
         """A streamed answer ended before its end marker (``reason`` says how)."""
         who = f" for {model!r}" if model else ""
         return StreamError(
-            f"the reply from {self.where}{who} ended early after {pieces} pieces ({reason}): "
+            f"the reply from {self.where}{who} ended early after {pieces} pieces "
+            f"({self._clean(reason)}): "
             f"the server may have crashed or a proxy cut the connection; check {self.advice.log} "
             "and retry"
         )

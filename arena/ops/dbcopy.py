@@ -18,7 +18,6 @@ through :func:`safe_url` and errors through :func:`redact`, so no password is pr
 
 from __future__ import annotations
 
-import re
 import stat
 import sys
 import time
@@ -26,7 +25,6 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote, quote_plus
 
 from alembic import command
 from alembic.config import Config
@@ -36,12 +34,12 @@ from sqlalchemy import Connection, Engine, Integer, Table, func, inspect, select
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from arena.backends.redact import redact as redact_text
+from arena.backends.redact import redact_url
 from arena.database import MIGRATIONS_DIR
 from arena.extensions import db
 
 BATCH_SIZE = 2000
-#: ``scheme://user:password@``: the password of a URL SQLAlchemy cannot parse, to hide it.
-_URL_PASSWORD = re.compile(r"(://[^/@:\s]*:)[^@\s]*@")
 
 
 class CopyError(RuntimeError):
@@ -69,20 +67,18 @@ class CopyReport:
 
 
 def safe_url(url: str | URL) -> str:
-    """The URL without its password, for messages; also one SQLAlchemy cannot parse."""
+    """The URL without its password (also a ``?password=`` parameter), for messages; also one
+    SQLAlchemy cannot parse."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        return redact_url(make_url(url).render_as_string(hide_password=True))
     except ArgumentError:
-        return _URL_PASSWORD.sub(r"\1***@", str(url))
+        return redact_url(str(url))
 
 
 def redact(text: str, secrets: Iterable[str | None]) -> str:
-    """``text`` with each secret (as it is, and as it is written in a URL) shown as ``***``."""
-    for secret in secrets:
-        if secret:
-            for form in {secret, quote(secret, safe=""), quote_plus(secret)}:
-                text = text.replace(form, "***")
-    return text
+    """``text`` with each secret (as it is, and as it is written in a URL) and every URL's
+    password shown as ``***`` (:func:`arena.backends.redact.redact`)."""
+    return redact_text(text, secrets)
 
 
 def read_password_file(path: str | Path) -> str:

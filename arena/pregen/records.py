@@ -16,6 +16,7 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import select, update
 
+from arena.backends.redact import redact, redact_data
 from arena.extensions import db
 from arena.models import GenerationFailure, GenerationRun, utcnow
 from arena.pregen.generate import FailureNote
@@ -146,7 +147,7 @@ def record_failure(run: GenerationRun | None, model_id: int, note: FailureNote) 
             model_id=model_id,
             prompt_id=note.prompt_id,
             kind=note.kind,
-            reason=note.reason,
+            reason=redact(note.reason),  # stored text never holds a credential
             attempts=note.attempts,
         )
     )
@@ -163,8 +164,8 @@ def finish_run(
     if done is not None:
         run.done = done
     run.status = status
-    run.stop_reason = reason
-    run.summary = summary
+    run.stop_reason = redact(reason) if reason else reason
+    run.summary = redact_data(summary)  # failure reasons included: never a credential
     run.stored = int(summary.get("stored", run.stored))
     run.finished_at = run.updated_at = utcnow()
     db.session.commit()
