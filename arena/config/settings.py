@@ -351,7 +351,8 @@ def database_url(settings: Mapping[str, Any], instance_path: str) -> str:
 
 
 def ensure_secret_key(instance_path: str) -> str:
-    """Read the instance's secret key, creating it once (mode 0600) when there is none.
+    """Read the instance's secret key, creating it once (mode 0600) when there is none; a key
+    others may read (made by hand, or by an older version) is made 0600.
 
     Several gunicorn workers may start at once: the key is written to a temporary file and
     hard-linked into place, which fails if another process won, so all of them share one key.
@@ -369,7 +370,17 @@ def ensure_secret_key(instance_path: str) -> str:
             pass
         finally:
             tmp.unlink()
+    _private(path)
     key = path.read_text().strip()
     if not key:
         raise SettingError(f"{path} is empty: delete it or set ARENA_SECRET_KEY")
     return key
+
+
+def _private(path: Path) -> None:
+    """``path`` readable by its owner only (left as it is when not ours to change)."""
+    try:
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o600)
+    except OSError:
+        pass

@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from flask import current_app
+from flask import current_app, has_app_context
 from sqlalchemy.engine import make_url
+
+from arena.ops.private_files import create_private, make_private, private_folder, protect_sqlite
 
 REQUIRED_TABLES = {"model", "prompt", "response", "battle", "vote", "alembic_version"}
 PAGES_PER_STEP = 1024
@@ -50,13 +52,17 @@ def sqlite_path(database_url: str) -> Path:
 def backup(database_url: str, target: Path) -> BackupReport:
     """Copy the live database to ``target`` (written beside it, then renamed into place).
 
-    A folder (an existing one, or a path with no file suffix) gets a time-stamped file.
+    A folder (an existing one, or a path with no file suffix) gets a time-stamped file. The
+    copy is readable by its owner only (mode 0600, whatever the umask), so are the earlier
+    backups in that folder, and the folder when it is created or is the backup folder.
     """
     source_path = sqlite_path(database_url)
     if not source_path.is_file():
         raise BackupError(f"there is no database at {source_path} yet")
     if target.is_dir() or not target.suffix:
-        target.mkdir(parents=True, exist_ok=True)
+        private_folder(target, tighten=_is_backup_dir(target))
+        for earlier in target.glob("arena-*.db"):
+            make_private(earlier)
         stamp = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
         target = target / f"arena-{stamp}.db"
         n = 1
@@ -66,6 +72,7 @@ def backup(database_url: str, target: Path) -> BackupReport:
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.partial")
     partial.unlink(missing_ok=True)
+    create_private(partial)  # SQLite would create it 0644 (less the umask)
     try:
         with _connect(source_path) as source, _connect(partial) as copy:
             source.backup(copy, pages=PAGES_PER_STEP, sleep=0.005)
@@ -98,9 +105,16 @@ def restore(database_url: str, source: Path, safety_dir: Path) -> BackupReport:
     if live.is_file():
         backup(database_url, safety_dir)
     live.parent.mkdir(parents=True, exist_ok=True)
+    protect_sqlite(live)
     with _connect(source) as backup_copy, _connect(live) as target:
         backup_copy.backup(target, pages=PAGES_PER_STEP, sleep=0.005)
     return BackupReport(live, live.stat().st_size, votes)
+
+
+def _is_backup_dir(folder: Path) -> bool:
+    """Whether ``folder`` is the configured (or default) backup folder, which is ours to make
+    private; a folder named on the command line may be shared and keeps its mode."""
+    return has_app_context() and folder.resolve() == backup_dir().resolve()
 
 
 def check_database(path: Path) -> int:

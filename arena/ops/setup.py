@@ -17,10 +17,13 @@ from sqlalchemy import func, select
 from arena.database import MIGRATIONS_DIR, database_lock
 from arena.extensions import db
 from arena.models import Prompt
+from arena.ops.private_files import protect_sqlite, sqlite_file
 from arena.play.prompts import load_builtin_prompts
 
 #: ``app.extensions`` key set once the app's database is ready.
 READY = "arena_database_ready"
+#: ``app.extensions`` key set once the SQLite files are known to be private.
+PRIVATE = "arena_database_private"
 _LOCK = threading.Lock()
 
 
@@ -42,13 +45,26 @@ def prepare_database(app: Flask) -> None:
 
 
 def ensure_database(app: Flask) -> None:
-    """:func:`prepare_database` once per app, when ``AUTO_MIGRATE`` is on (the default).
+    """:func:`prepare_database` once per app, when ``AUTO_MIGRATE`` is on (the default);
+    first, whatever that setting, :func:`protect_database_files`.
 
     Cheap after the first call (one dictionary lookup), so it may run before every request.
     With ``AUTO_MIGRATE`` off the operator runs ``flask --app arena db upgrade`` instead.
     """
+    if not app.extensions.get(PRIVATE):
+        protect_database_files(app)
+        app.extensions[PRIVATE] = True
     if app.extensions.get(READY) or not app.config["AUTO_MIGRATE"]:
         return
     with _LOCK:  # the threads of one process: one prepares, the others wait for it
         if not app.extensions.get(READY):
             prepare_database(app)
+
+
+def protect_database_files(app: Flask) -> None:
+    """An SQLite database and its ``-wal``/``-shm`` files readable by their owner only: the
+    file is created 0600 before SQLite would create it (0644 less the umask), an existing one
+    made so (visitors' prompts are private). Nothing for other databases."""
+    path = sqlite_file(app.config["SQLALCHEMY_DATABASE_URI"], app.instance_path)
+    if path is not None:
+        protect_sqlite(path)
