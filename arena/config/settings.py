@@ -136,6 +136,9 @@ SETTINGS: dict[str, Setting] = {
     "RATELIMIT_STORAGE_URI": Setting(None, optional(TEXT, "none (<instance>/ratelimits.db)")),
     # The operator's token for /admin (a long random string). None: the admin pages are off.
     "ADMIN_TOKEN": Setting(None, optional(TEXT, "none (the admin pages are off)")),
+    # An operator's sign-in on /admin ends after this many hours (and at sign-out, and when
+    # ADMIN_TOKEN changes), whatever the voter cookie's lifetime.
+    "ADMIN_SESSION_HOURS": Setting(8.0, number(0, above=True)),
     # Where `flask --app arena backup` and the nightly backup write (None: <instance>/backups).
     "BACKUP_DIR": Setting(None, optional(FOLDER, "none (<instance>/backups)")),
     # How many nightly backups the worker keeps (0: the worker takes none).

@@ -2,10 +2,11 @@
 
 ``core`` holds the product's own data (Model, Prompt, Response, Battle, Vote); ``pregen`` the
 batch runs, their failures, the visitors' queue and the worker's heartbeat; ``leaderboard``
-the cache of computed leaderboards; ``types`` the UTC column type and id helpers. Import the
-tables from here: ``from arena.models import Vote``.
+the cache of computed leaderboards; ``admin`` the operators' sign-ins; ``types`` the UTC
+column type and id helpers. Import the tables from here: ``from arena.models import Vote``.
 """
 
+from arena.models.admin import AdminSession
 from arena.models.core import (
     OUTCOMES,
     PROMPT_SOURCES,
@@ -35,6 +36,7 @@ __all__ = [
     "RUN_STATUSES",
     "RUN_TRIGGERS",
     "VISITOR_STATUSES",
+    "AdminSession",
     "Battle",
     "GenerationFailure",
     "GenerationRun",

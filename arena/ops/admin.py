@@ -1,25 +1,34 @@
 """Operator services behind /admin: who may enter, flagged votes, and asking for a run.
 
+Who may enter: the operator's token (``ADMIN_TOKEN``), given as a Bearer header by scripts,
+or once on the sign-in form, which opens a server-side session (:func:`start_session`). That
+session ends at sign-out, after ``ADMIN_SESSION_HOURS``, and as soon as the token changes:
+the cookie holds only a random key whose row must exist, be unexpired and carry the
+fingerprint of the current token, so a copy of the cookie taken before any of those is
+worthless. The rows live in the database, so every web process and machine sees them.
+
 The web never generates: "start a pre-generation run" leaves a request in the instance
 folder, which the worker picks up within a minute (the worker owns the backends).
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 import os
+import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import aliased
 
 from arena.extensions import db
-from arena.models import Model, Vote, utcnow
+from arena.models import AdminSession, Model, Vote, utcnow
 
 RUN_REQUEST_FILE = "run-request.json"
 
@@ -35,6 +44,59 @@ def token_matches(config: Mapping[str, Any], given: str | None) -> bool:
     if not expected or not given:
         return False
     return hmac.compare_digest(expected.encode(), given.encode())
+
+
+def token_fingerprint(config: Mapping[str, Any]) -> str:
+    """A keyed hash of the current token (HMAC with SECRET_KEY): stored with a session to tell
+    when the token changed, without storing anything a token could be guessed from."""
+    key = str(config.get("SECRET_KEY") or "").encode()
+    return hmac.new(key, (admin_token(config) or "").encode(), hashlib.sha256).hexdigest()
+
+
+def _key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def start_session(config: Mapping[str, Any]) -> str:
+    """Open an operator session of ``ADMIN_SESSION_HOURS``; returns the key for the cookie.
+    Sessions already over are deleted on the way."""
+    now = utcnow()
+    db.session.execute(delete(AdminSession).where(AdminSession.expires_at <= now))
+    key = secrets.token_urlsafe(32)
+    hours = float(config.get("ADMIN_SESSION_HOURS", 8.0))
+    db.session.add(
+        AdminSession(
+            key_hash=_key_hash(key),
+            token_fingerprint=token_fingerprint(config),
+            created_at=now,
+            expires_at=now + timedelta(hours=hours),
+        )
+    )
+    db.session.commit()
+    return key
+
+
+def session_open(config: Mapping[str, Any], key: object) -> bool:
+    """Whether ``key`` (from the cookie) is an operator session still open: not signed out,
+    not expired, opened with the current token. One that is over is deleted."""
+    if not isinstance(key, str) or not key or admin_token(config) is None:
+        return False
+    row = db.session.scalar(select(AdminSession).where(AdminSession.key_hash == _key_hash(key)))
+    if row is None:
+        return False
+    current = hmac.compare_digest(row.token_fingerprint, token_fingerprint(config))
+    if current and row.expires_at > utcnow():
+        return True
+    db.session.delete(row)
+    db.session.commit()
+    return False
+
+
+def end_session(key: object) -> None:
+    """Sign out: the session of ``key`` ends (a copy of its cookie opens nothing)."""
+    if isinstance(key, str) and key:
+        db.session.execute(delete(AdminSession).where(AdminSession.key_hash == _key_hash(key)))
+        db.session.commit()
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,10 @@
 """Operator pages: models, prompts, flagged votes, the pool, and starting a run.
 
 Disabled (404) unless ADMIN_TOKEN is set; there is no default credential. The token is given
-once on a login form (then remembered in the signed session) or as a Bearer header.
+once on a login form, which opens a server-side session (``arena.ops.admin``: it ends at
+sign-out, after ADMIN_SESSION_HOURS and when the token changes; the cookie only names it), or
+on each request as a Bearer header (``arena.web.security.operator_bearer``: no CSRF token
+needed, every attempt rate-limited, a wrong token a 401).
 """
 
 from __future__ import annotations
@@ -29,8 +32,13 @@ from arena.ops.status import status_report
 from arena.play import catalogue, prompts
 from arena.pregen import LimitError
 from arena.pregen.clock import parse_duration
+from arena.web.errors import wants_json
+from arena.web.security import operator_bearer
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+#: The session cookie's key that names the operator's server-side session.
+SESSION_KEY = "admin_session"
 
 
 @bp.before_request
@@ -40,16 +48,22 @@ def _enabled() -> None:
 
 
 def _signed_in() -> bool:
-    header = request.headers.get("Authorization", "")
-    if header.startswith("Bearer ") and admin.token_matches(current_app.config, header[7:]):
+    """The operator's Bearer token (a wrong one is a 401), or a session still open."""
+    if operator_bearer():
         return True
-    return session.get("admin") is True
+    session.pop("admin", None)  # the old, unrevocable sign-in of earlier versions
+    if admin.session_open(current_app.config, session.get(SESSION_KEY)):
+        return True
+    session.pop(SESSION_KEY, None)
+    return False
 
 
 def operator_only(view: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(view)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         if not _signed_in():
+            if wants_json():  # a script: a plain refusal, not a form to fill in
+                abort(401, description="Sign in first: send the token as a Bearer header.")
             return redirect(url_for("admin.login", next=request.path))
         return view(*args, **kwargs)
 
@@ -60,7 +74,8 @@ def operator_only(view: Callable[..., Any]) -> Callable[..., Any]:
 def login() -> str | tuple[str, int] | WerkzeugResponse:
     if request.method == "POST":
         if admin.token_matches(current_app.config, request.form.get("token")):
-            session["admin"] = True
+            admin.end_session(session.get(SESSION_KEY))
+            session[SESSION_KEY] = admin.start_session(current_app.config)
             return redirect(url_for("admin.index"), code=303)
         return render_template("admin_login.html", error="That token is not right."), 403
     return render_template("admin_login.html", error=None)
@@ -68,6 +83,7 @@ def login() -> str | tuple[str, int] | WerkzeugResponse:
 
 @bp.post("/logout")
 def logout() -> WerkzeugResponse:
+    admin.end_session(session.pop(SESSION_KEY, None))
     session.pop("admin", None)
     return redirect(url_for("battle.index"), code=303)
 
