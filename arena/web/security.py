@@ -16,7 +16,6 @@ import time
 
 from flask import Flask, Response, current_app, g, request
 from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from limits import parse_many
 from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import TooManyRequests, Unauthorized
@@ -24,6 +23,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from arena.extensions import csrf
 from arena.ops import admin
+from arena.web.limits import client_address
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +123,7 @@ def _count_bearer_attempt() -> None:
     limiter: Limiter | None = current_app.extensions.get("arena_limiter")
     if limiter is None or not current_app.config.get("RATELIMIT_ENABLED", True):
         return
-    address, strategy = get_remote_address(), limiter.limiter
+    address, strategy = client_address(), limiter.limiter
     try:
         for item in parse_many(str(current_app.config["RATELIMIT_ADMIN_LOGIN"])):
             if not strategy.hit(item, "admin-bearer", address):
