@@ -104,6 +104,9 @@ SETTINGS: dict[str, Setting] = {
     "SECRET_KEY": Setting(None, optional(TEXT, "none (generated into the instance)")),
     # Longest prompt a visitor or an import may submit, in characters.
     "PROMPT_MAX_CHARS": Setting(4000, whole(1)),
+    # Largest request body, in bytes (Flask's own setting): a larger one gets a 413 before it
+    # is read. Forms are small; a prompt of PROMPT_MAX_CHARS takes up to 12 bytes a character.
+    "MAX_CONTENT_LENGTH": Setting(64 * 1024, whole(1024)),
     # A battle can be voted on for this long after it is shown, in seconds (0: for ever).
     "BATTLE_EXPIRY_SECONDS": Setting(3600, whole(0)),
     # A vote sooner than this after the battle was shown is stored but flagged (not counted).
