@@ -251,7 +251,8 @@ def test_answer_columns_are_the_battle_sides(
     for tag, text in SIDE_ANSWERS.items():
         fake_ollama.set_answer(tag, text)  # a text per model: the sides tell apart
     assert runner.invoke(args=["models", "sync"]).exit_code == 0
-    assert runner.invoke(args=["pregenerate", "--prompts", "3"]).exit_code == 0
+    # 3 models: one blind battle per prompt for a voter, so 6 prompts for 6 votes.
+    assert runner.invoke(args=["pregenerate", "--prompts", "6"]).exit_code == 0
     _arena_votes(client, ["a", "b", "tie", "a", "both_bad", "b"])
     add_models(app, MODELS)
     add_votes(app, [("alpha:1b", "beta:3b", "a")], source="import")

@@ -14,7 +14,7 @@ from tests.support.fake_ollama import FakeOllama
 def test_votes_beyond_the_limit_get_a_clear_429(tmp_path: Path, fake_ollama: FakeOllama) -> None:
     app = make_app(tmp_path / "instance", fake_ollama.url, RATELIMIT_VOTES="3 per minute")
     runner: FlaskCliRunner = app.test_cli_runner()
-    neutral_pool(runner, fake_ollama)
+    neutral_pool(runner, fake_ollama, prompts=4)  # one blind battle per prompt for a voter
     client = app.test_client()
     statuses = []
     for _ in range(4):
