@@ -202,8 +202,8 @@ SETTINGS: dict[str, Setting] = {
     "EXPORTS_STREAM_MAX_ROWS": Setting(100_000, whole(0)),
     # An export file is served this long after it was built, even if votes came in since.
     "EXPORTS_MAX_STALE_SECONDS": Setting(300, number(0)),
-    # Builds of export files at once per web process (more wait, a few, then a 503).
-    "EXPORTS_BUILD_THREADS": Setting(1, whole(1)),
+    # Export files built at once on the machine, each by a process of its own (more wait).
+    "EXPORTS_MAX_BUILDS": Setting(2, whole(1)),
     # Export files kept, in MB: beyond it the least recently served are deleted.
     "EXPORTS_KEEP_MB": Setting(2000, number(0)),
     # Behind nginx: the URL prefix of its internal location for <instance>/exports/

@@ -3,7 +3,7 @@
 A download of the vote log that holds more than ``EXPORTS_STREAM_MAX_ROWS`` votes is not
 streamed by the web worker that received it (gunicorn kills a worker that is busy for more than
 its timeout, which cut million-row downloads silently). Instead it is written once into a file
-of the instance folder's ``exports/`` by a build thread (:mod:`arena.ops.export_builds`), and
+of the instance folder's ``exports/`` by a build process (:mod:`arena.ops.export_builds`), and
 every request for the same data is then served that file (Werkzeug's ``send_file``, or nginx
 itself through ``X-Accel-Redirect``), with a ``Content-Length``, ranges and the export's ETag.
 
@@ -11,7 +11,8 @@ itself through ``X-Accel-Redirect``), with a ``Content-Length``, ranges and the 
   complete, after its description (``.meta.json``), so a half file is never served.
 - **One build per export.** An export is named by its *shape* (format, filters, page and
   columns); a build holds the shape's lock file (``.build-<shape>.lock``, ``flock``), so the
-  processes of a machine never build the same shape twice at once.
+  processes of a machine never build the same shape twice at once, and one of a few build
+  slots (``.slot-<n>.lock``, ``EXPORTS_MAX_BUILDS``), so few builds run at once.
 - **One snapshot.** The data signature (``votes_version``) and the rows are read in one read
   transaction, so a file's ETag is exactly the data it holds.
 - **Served for a while.** A file is served for ``EXPORTS_MAX_STALE_SECONDS`` after it was
@@ -37,7 +38,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from flask import Flask
 from sqlalchemy import Connection
@@ -140,20 +141,41 @@ class ExportStore:
     def _lock_path(self, export: VoteExport) -> Path:
         return self.folder / f".build-{export.shape}.lock"
 
+    def _try_lock(self, path: Path) -> IO[str] | None:
+        """``path`` opened and locked (``flock``, not blocking), or None when it is held."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a+")  # noqa: SIM115  (returned open: the lock lives with it)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            return None
+        return handle
+
+    def try_lock(self, export: VoteExport) -> IO[str] | None:
+        """The shape's build lock, open and held, or None when a build holds it. The lock is
+        held while any copy of the descriptor is open: a build process it is passed to keeps
+        it, and the kernel releases it when that process ends, however it ends."""
+        return self._try_lock(self._lock_path(export))
+
+    def try_slot(self, slots: int) -> IO[str] | None:
+        """One of ``slots`` build slots of the machine (a lock file each), or None when every
+        one is held."""
+        for n in range(slots):
+            handle = self._try_lock(self.folder / f".slot-{n}.lock")
+            if handle is not None:
+                return handle
+        return None
+
     @contextmanager
     def lock(self, export: VoteExport) -> Iterator[bool]:
         """Hold the shape's build lock if no one else does; yields whether it is held."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        with open(self._lock_path(export), "a+") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                yield False
-                return
-            try:
-                yield True
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        handle = self.try_lock(export)
+        try:
+            yield handle is not None
+        finally:
+            if handle is not None:
+                handle.close()
 
     def building(self, export: VoteExport) -> int | None:
         """Bytes written so far when a build of ``export`` runs (in any local process),
@@ -242,16 +264,12 @@ class ExportStore:
     def _clean_orphans(self) -> None:
         for lock in self.folder.glob(".build-*.lock"):
             shape = lock.name.removeprefix(".build-").removesuffix(".lock")
-            with open(lock, "a+") as handle:
-                try:
-                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    continue  # a build of that shape is running: its file is not an orphan
-                try:
-                    for tmp in self.folder.glob(f".tmp-votes-{shape}-*"):
-                        tmp.unlink(missing_ok=True)
-                finally:
-                    fcntl.flock(handle, fcntl.LOCK_UN)
+            handle = self._try_lock(lock)
+            if handle is None:
+                continue  # a build of that shape is running: its file is not an orphan
+            with handle:
+                for tmp in self.folder.glob(f".tmp-votes-{shape}-*"):
+                    tmp.unlink(missing_ok=True)
 
 
 @contextmanager
@@ -287,41 +305,32 @@ class _Counted:
             yield row
 
 
-def build(
-    store: ExportStore, export: VoteExport, *, asked_at: float | None = None
-) -> ExportFile | None:
-    """Write ``export``'s file now, in this thread (which needs an app context).
+def build(store: ExportStore, export: VoteExport) -> ExportFile:
+    """Write ``export``'s file now, in this thread (which needs an app context), unless the
+    file of the data as it is now exists; the caller holds the shape's lock.
 
-    Returns the file, or an existing one when it already holds the data as it is now, or one
-    of the shape built after ``asked_at`` (a build asked for at the same time, elsewhere);
-    None when another build of the same shape is running. Raises what the database or the
-    disk raise: the temporary file is removed and nothing is served from it.
+    Raises what the database or the disk raise: the temporary file is removed and nothing is
+    served from it.
     """
-    with store.lock(export) as held:
-        if not held:
-            return None
-        newest = store.newest(export)
-        if asked_at is not None and newest is not None and newest.started_at >= asked_at:
-            return newest
-        started = time.time()
-        with snapshot() as conn:
-            tag = export.tag(votes_version(conn, answers=export.page.answers))
-            existing = store.find(export, tag)
-            if existing is not None:
-                return existing
-            upto = exports.next_after(export.filters, export.page, conn)
-            rows = _Counted(exports.vote_rows(export.filters, export.page, upto, conn))
-            with store.writing(export) as tmp:
-                with open(tmp, "w", encoding="utf-8", newline="", buffering=1 << 20) as out:
-                    for chunk in exports.votes_text(rows, export.fmt, export.page):
-                        out.write(chunk)
-                return store.commit(
-                    export,
-                    tmp,
-                    tag=tag,
-                    rows=rows.count,
-                    last_vote_id=rows.last_id,
-                    next_after=upto,
-                    started_at=started,
-                    built_at=time.time(),
-                )
+    started = time.time()
+    with snapshot() as conn:
+        tag = export.tag(votes_version(conn, answers=export.page.answers))
+        existing = store.find(export, tag)
+        if existing is not None:
+            return existing
+        upto = exports.next_after(export.filters, export.page, conn)
+        rows = _Counted(exports.vote_rows(export.filters, export.page, upto, conn))
+        with store.writing(export) as tmp:
+            with open(tmp, "w", encoding="utf-8", newline="", buffering=1 << 20) as out:
+                for chunk in exports.votes_text(rows, export.fmt, export.page):
+                    out.write(chunk)
+            return store.commit(
+                export,
+                tmp,
+                tag=tag,
+                rows=rows.count,
+                last_vote_id=rows.last_id,
+                next_after=upto,
+                started_at=started,
+                built_at=time.time(),
+            )
