@@ -6,7 +6,7 @@ otherwise: every gunicorn worker would count alone (an address gets one limit pe
 a recycled or restarted worker forgets. This storage keeps them in a small SQLite file of their
 own (by default ``<instance>/ratelimits.db``, see ``arena.web.limits``), apart from the arena's
 database: counting a request never takes the votes' write lock, and the file needs no
-migration (it is made here, and may be deleted at any time: limits start over).
+migration (it is made on first use, and may be deleted at any time: limits start over).
 
 URI: ``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db``, as SQLAlchemy writes
 them. Every strategy of ``limits`` works: fixed window (Flask-Limiter's default), moving window
@@ -92,11 +92,7 @@ class SQLiteStorage(
         self.path = path_of(uri or "")
         self._local = threading.local()
         self._last_cleanup = 0.0
-        # Made now, on a connection closed at once: gunicorn forks its workers after this
-        # (preload_app), and an SQLite connection must never cross a fork.
-        with closing(self._open()) as conn:
-            for statement in SCHEMA:
-                conn.execute(statement)
+        self._check_place()
 
     @property
     def base_exceptions(self) -> type[Exception] | tuple[type[Exception], ...]:
@@ -104,11 +100,29 @@ class SQLiteStorage(
 
     # -- connections ----------------------------------------------------------------------
 
+    def _check_place(self) -> None:
+        """Fail now (a wrong setting stops the start) if the file could not be opened later,
+        without making it: a command that counts nothing (``--help``) leaves no file behind."""
+        if os.path.exists(self.path):
+            with closing(sqlite3.connect(f"file:{self.path}?mode=rw", uri=True)) as conn:
+                conn.execute("PRAGMA schema_version")  # raises if it is not an SQLite file
+            return
+        folder = os.path.dirname(os.path.abspath(self.path))
+        while not os.path.isdir(folder):
+            folder = os.path.dirname(folder)
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise ConfigurationError(f"cannot create {self.path}: {folder} is not writable")
+
     def _open(self) -> sqlite3.Connection:
+        """A connection to the counters file, made with its tables on first use. Opened in
+        the process that uses it, never before a fork (gunicorn's preload_app)."""
+        os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
         conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
+        conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
+        for statement in SCHEMA:
+            conn.execute(statement)
         return conn
 
     def _conn(self) -> sqlite3.Connection:

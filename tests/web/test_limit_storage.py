@@ -108,3 +108,22 @@ def test_a_configured_storage_is_kept_and_a_wrong_one_stops_the_start(
     assert stopped.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("arena: RATELIMIT_STORAGE_URI") and len(err.splitlines()) == 1
+
+
+def test_the_counters_file_is_made_on_first_use_and_a_file_that_is_not_sqlite_stops_the_start(
+    tmp_path: Path, nothing_listens: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    instance = tmp_path / "instance"
+    app = make_app(instance, nothing_listens)
+    assert not (instance / "ratelimits.db").exists()  # a command that counts nothing leaves none
+    assert app.test_client().get("/api/votes.csv").status_code == 200
+    assert (instance / "ratelimits.db").exists()
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"not a database, " * 100)
+    with pytest.raises(SystemExit) as stopped:
+        make_app(
+            tmp_path / "other", nothing_listens, RATELIMIT_STORAGE_URI=sqlite_uri(str(garbage))
+        )
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("arena: RATELIMIT_STORAGE_URI") and len(err.splitlines()) == 1
