@@ -15,14 +15,19 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Connection, Float, and_, case, cast, func, select
 
+from arena.leaderboard.answer_style import answer_table, vote_features
 from arena.leaderboard.filters import Filters, filtered_votes
 from arena.models import Model, Prompt, Response, Vote
 from arena.ratings import VoteLog, compute_leaderboard
+from arena.ratings.leaderboard import PROVISIONAL_VOTES, Leaderboard
+from arena.ratings.style_control import StyleResult
 
 #: Bump when the cached JSON layout changes: older cache rows are then ignored.
-PAYLOAD_FORMAT = 1
+PAYLOAD_FORMAT = 2
 
-_VOTE_DTYPE = np.dtype([("a", np.int64), ("b", np.int64), ("outcome", np.int8), ("ts", "f8")])
+_VOTE_DTYPE = np.dtype(
+    [("a", np.int64), ("b", np.int64), ("outcome", np.int8), ("ts", "f8"), ("prompt", np.int64)]
+)
 _OUTCOME_CODE = case({"a": 0, "b": 1, "tie": 2}, value=Vote.outcome, else_=3)
 
 
@@ -43,11 +48,18 @@ class Board:
         rows: one dict per model that has a counted vote, in ``models`` order, with the
             fields of ``arena.ratings.LeaderboardRow`` plus ``display_name``, ``params_b``
             and the answer statistics ``answers``, ``tokens_per_second``, ``answer_chars``
-            and ``answer_tokens`` (None when unknown).
+            and ``answer_tokens`` (None when unknown). ``group`` counts from 1 (the largest
+            group) as pages and exports show it; ranks are within a group.
         win_rate, battles: head-to-head matrices indexed like ``models`` (``win_rate`` is
             None where two models never met).
         history_times, history: size-aware Elo over time, ``history[k][m]`` at unix time
             ``history_times[k]``.
+        groups: the models of each group (group 1 first); more than one means some models
+            never met the others, directly or through other models.
+        notes: plain-English caveats to show with the board (``Leaderboard.notes``).
+        provisional_votes: the battle count below which a row is ``provisional``.
+        style: the style control's fit (see :func:`style_summary`), None when no counted
+            vote has both its answers stored.
     """
 
     version: str
@@ -61,6 +73,10 @@ class Board:
     battles: list[list[int]]
     history_times: list[float]
     history: list[list[float]]
+    groups: list[list[str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    provisional_votes: int = PROVISIONAL_VOTES
+    style: dict[str, Any] | None = None
     filters: Filters = field(default_factory=Filters, compare=False)
 
     def to_json(self) -> str:
@@ -93,14 +109,16 @@ def _epoch_seconds(conn: Connection, column: Any) -> Any:
 
 
 def load_vote_log(
-    conn: Connection, filters: Filters, models: dict[int, ModelInfo]
-) -> tuple[VoteLog, list[ModelInfo]]:
-    """The counted votes under ``filters`` as a :class:`VoteLog` of the models that appear.
+    conn: Connection, filters: Filters, models: dict[int, ModelInfo], *, features: bool = False
+) -> tuple[VoteLog, list[ModelInfo], np.ndarray]:
+    """The counted votes under ``filters`` as a :class:`VoteLog` of the models that appear,
+    and which of them have both answers stored (all False without ``features``).
 
-    Selects only four numeric columns (outcome and time converted by the database) and
+    Selects only five numeric columns (outcome and time converted by the database) and
     streams the DBAPI rows straight into one numpy structured array, so a million votes
-    cost ~0.7 s and ~20 MB, with no Python object per vote. Rows come in id order, so votes
-    with equal timestamps replay in the order they were cast.
+    cost ~0.7 s and ~25 MB, with no Python object per vote. Rows come in id order, so votes
+    with equal timestamps replay in the order they were cast. With ``features`` the log
+    carries each vote's answer style features (:mod:`arena.leaderboard.answer_style`).
     """
     stmt = filtered_votes(
         select(
@@ -108,6 +126,7 @@ def load_vote_log(
             Vote.model_b_id,
             _OUTCOME_CODE,
             _epoch_seconds(conn, Vote.created_at),
+            func.coalesce(Vote.prompt_id, -1),
         ),
         filters,
     ).order_by(Vote.id)
@@ -130,7 +149,14 @@ def load_vote_log(
         outcome=data["outcome"],
         ts=data["ts"],
     )
-    return log, infos
+    known = np.zeros(len(data), dtype=bool)
+    if features and len(data):
+        stride = max(models, default=0) + 1
+        keys, table = answer_table(conn, stride)
+        fa, fb, known = vote_features(keys, table, data["prompt"], data["a"], data["b"], stride)
+        if known.any():
+            log = log.with_features(fa, fb)
+    return log, infos, known
 
 
 def answer_stats(conn: Connection, filters: Filters) -> dict[int, dict[str, Any]]:
@@ -183,6 +209,35 @@ def _matrix(array: np.ndarray) -> list[list[Any]]:
     return [[_num(v) for v in row] for row in array.tolist()]
 
 
+def style_summary(style: StyleResult, with_answers: int) -> dict[str, Any]:
+    """The style control's fit as plain values: ``effects`` (one dict per feature: its
+    ``effect`` in Elo with ``lower`` and ``upper``, None when undefined), the votes in the
+    fit, how many of them had both answers stored, and how the intervals were computed."""
+    return {
+        "votes": style.votes,
+        "votes_with_answers": with_answers,
+        "method": style.method,
+        "rounds": style.rounds,
+        "effects": [
+            {"feature": name, "effect": _num(e), "lower": _num(lo), "upper": _num(up)}
+            for name, (e, lo, up) in style.effects().items()
+        ],
+    }
+
+
+def _plain_rows(board: Leaderboard, infos: list[ModelInfo], stats: dict[int, Any]) -> list[Any]:
+    no_answers = dict.fromkeys(("tokens_per_second", "answer_chars", "answer_tokens"), None)
+    no_answers["answers"] = 0
+    rows = []
+    for info, row in zip(infos, board.rows, strict=True):
+        plain = asdict(row)
+        plain["group"] = None if row.group is None else row.group + 1
+        plain.update(display_name=info.display_name, params_b=info.params_b)
+        plain.update(stats.get(info.id, no_answers))
+        rows.append(plain)
+    return rows
+
+
 def compute_board(
     conn: Connection,
     filters: Filters,
@@ -197,7 +252,8 @@ def compute_board(
     enabled model. An ``anchor`` model absent from the filtered votes is ignored.
     """
     models = model_infos(conn)
-    log, infos = load_vote_log(conn, filters, models)
+    log, infos, known = load_vote_log(conn, filters, models, features=True)
+    with_answers = int((known & log.decisive_mask() if filters.exclude_ties else known).sum())
     enabled_sizes = [m.params_b for m in models.values() if m.enabled and m.params_b]
     board = compute_leaderboard(
         log,
@@ -206,19 +262,9 @@ def compute_board(
         anchor=anchor if anchor in log.models else None,
         bootstrap_rounds=bootstrap_rounds,
         exclude_ties=filters.exclude_ties,
+        style=log.has_features,
     )
-    stats = answer_stats(conn, filters)
-    no_answers = dict.fromkeys(("tokens_per_second", "answer_chars", "answer_tokens"), None)
-    no_answers["answers"] = 0
-    rows = [
-        {
-            **asdict(row),
-            "display_name": info.display_name,
-            "params_b": info.params_b,
-            **stats.get(info.id, no_answers),
-        }
-        for info, row in zip(infos, board.rows, strict=True)
-    ]
+    rows = _plain_rows(board, infos, answer_stats(conn, filters))
     history = board.elo_history
     return Board(
         version=version,
@@ -232,13 +278,40 @@ def compute_board(
         battles=board.head_to_head.battles.tolist(),
         history_times=history.times.tolist() if history else [],
         history=history.ratings.tolist() if history else [],
+        groups=[list(group) for group in board.groups],
+        notes=list(board.notes),
+        provisional_votes=board.provisional_votes,
+        style=None if board.style is None else style_summary(board.style, with_answers),
         filters=filters,
     )
 
 
+def _rated(rating: str, rank: str) -> Any:
+    """Group by group (1 first, none last), then the confidence-aware rank within it, then
+    the rating (rounded: ratings equal but for rounding noise, such as the two sides of a
+    single vote, are not ordered by that noise), then the arena score and battles."""
+
+    def key(r: dict[str, Any]) -> tuple[Any, ...]:
+        value = r[rating]
+        return (
+            r["group"] is None,
+            r["group"] or 0,
+            r[rank] is None,
+            r[rank] or 0,
+            value is None,
+            -round(value or 0.0, 6),
+            -r["score"],
+            -r["battles"],
+            r["model"],
+        )
+
+    return key
+
+
 SORT_KEYS = {
-    # Confidence-aware Bradley-Terry rank, then the rating itself (unrated last).
-    "bt": lambda r: (r["rank"], r["bt"] is None, -(r["bt"] or 0.0), r["model"]),
+    "bt": _rated("bt", "rank"),
+    # The style-controlled rating (models outside their group's core, unrated, last).
+    "bt_style": _rated("bt_style", "bt_style_rank"),
     "elo": lambda r: (-r["elo"], r["model"]),
     # The original arena's order: score, then battles.
     "score": lambda r: (-r["score"], -r["battles"], r["model"]),
@@ -246,5 +319,5 @@ SORT_KEYS = {
 
 
 def sorted_rows(board: Board, sort: str = "bt") -> list[dict[str, Any]]:
-    """The board's rows in the order of ``sort`` (``bt``, ``elo`` or ``score``)."""
+    """The board's rows in the order of ``sort`` (``bt``, ``bt_style``, ``elo``, ``score``)."""
     return sorted(board.rows, key=SORT_KEYS[sort])

@@ -53,6 +53,16 @@ LEADERBOARD_FIELDS = (
     "bt",
     "bt_lower",
     "bt_upper",
+    "bt_lower_open",
+    "bt_upper_open",
+    "group",
+    "provisional",
+    "bt_style",
+    "bt_style_lower",
+    "bt_style_upper",
+    "bt_style_rank",
+    "bt_style_lower_open",
+    "bt_style_upper_open",
     "both_bad_rate",
     "answers",
     "tokens_per_second",
@@ -99,6 +109,9 @@ CSV_DECIMALS = {
     "bt": 1,
     "bt_lower": 1,
     "bt_upper": 1,
+    "bt_style": 1,
+    "bt_style_lower": 1,
+    "bt_style_upper": 1,
     "tokens_per_second": 1,
     "answer_chars": 1,
     "answer_tokens": 1,
@@ -118,7 +131,9 @@ def leaderboard_records(board: Board, sort: str) -> list[dict[str, Any]]:
 
 
 def leaderboard_json(board: Board, sort: str) -> str:
-    """The leaderboard as a JSON document: what it was computed from, then ``models``."""
+    """The leaderboard as a JSON document: what it was computed from, its caveats (``notes``,
+    ``groups``, ``provisional_votes``), the style control's fitted effects (``style``, null
+    when no vote has both answers stored), then ``models``."""
     document = {
         "computed_at": board.computed_at,
         "votes": board.votes,
@@ -126,6 +141,10 @@ def leaderboard_json(board: Board, sort: str) -> str:
         "sort": sort,
         "bootstrap_rounds": board.bootstrap_rounds,
         "anchor": board.anchor,
+        "provisional_votes": board.provisional_votes,
+        "groups": board.groups,
+        "notes": board.notes,
+        "style": board.style,
         "models": leaderboard_records(board, sort),
     }
     return json.dumps(document, indent=1, ensure_ascii=False, allow_nan=False) + "\n"

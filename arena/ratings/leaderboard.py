@@ -109,7 +109,8 @@ class Leaderboard:
 
     def by_rank(self) -> list[LeaderboardRow]:
         """Group (0 first, models without games last), then confidence-aware rank within it,
-        then BT rating descending."""
+        then BT rating descending (rounded, so ratings equal but for rounding noise, such as
+        the two sides of a single vote, are not ordered by it), then score and battles."""
         return sorted(
             self.rows,
             key=lambda r: (
@@ -117,7 +118,9 @@ class Leaderboard:
                 r.group or 0,
                 r.rank,
                 r.bt is None,
-                -(r.bt or 0.0),
+                -round(r.bt or 0.0, 6),
+                -r.score,
+                -r.battles,
                 r.model,
             ),
         )
