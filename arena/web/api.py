@@ -1,4 +1,5 @@
-"""Downloads: the leaderboard (CSV, JSON) and the anonymised vote log (CSV, JSON Lines).
+"""Downloads: the leaderboard (CSV, JSON), the anonymised vote log (CSV, JSON Lines) and
+preference data (JSON Lines).
 
 Each answers with an ETag, an exact Content-Type and an attachment Content-Disposition.
 ``If-None-Match`` (a tag, strong or weak as nginx makes it when it compresses, a list, or
@@ -13,6 +14,11 @@ request (``arena.ops.export_builds``): the first request gets ``202 Accepted`` w
 ``Retry-After`` while a thread builds its file, later ones get the complete file with a
 ``Content-Length`` (by ``send_file``, or by nginx through ``X-Accel-Redirect`` when
 ``EXPORTS_ACCEL_REDIRECT`` names its internal location), a failed build a JSON 503.
+
+Preference data (:mod:`arena.leaderboard.preferences`) follows the vote log's conventions
+(ETag, 304, HEAD, CORS, pages) and is always streamed: a download without ``limit`` of more
+than ``preferences.MAX_ROWS`` records is refused (400) with how to ask for it in pages, so no
+request holds a worker for long.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from collections.abc import Iterable
 from flask import (
     Blueprint,
     Response,
+    abort,
     current_app,
     g,
     jsonify,
@@ -32,8 +39,9 @@ from flask import (
 )
 
 from arena import leaderboard
-from arena.leaderboard import exports
+from arena.leaderboard import exports, preferences
 from arena.leaderboard.cache import current_votes_version
+from arena.leaderboard.filters import FilterError, Filters
 from arena.ops.export_builds import Pending, Unavailable, prepare
 from arena.ops.exports import ExportFile, VoteExport
 from arena.web.errors import error_response
@@ -41,7 +49,13 @@ from arena.web.params import request_filters, request_vote_page
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
-DOWNLOADS = {"api.leaderboard_json", "api.leaderboard_csv", "api.votes_csv", "api.votes_jsonl"}
+DOWNLOADS = {
+    "api.leaderboard_json",
+    "api.leaderboard_csv",
+    "api.votes_csv",
+    "api.votes_jsonl",
+    "api.preferences_jsonl",
+}
 #: On every answer of a download: public data, readable from any origin (never with
 #: credentials: no Access-Control-Allow-Credentials), and embeddable cross-origin.
 CORS_HEADERS = {
@@ -80,7 +94,11 @@ def _cross_origin(response: Response) -> Response:
 
 
 def _download(body: str | Iterable[str], kind: str, fmt: str, tag: str) -> Response:
-    mimetype, filename = exports.MEDIA[(fmt, kind)]
+    return _attachment(body, exports.MEDIA[(fmt, kind)], tag)
+
+
+def _attachment(body: str | Iterable[str], media: tuple[str, str], tag: str) -> Response:
+    mimetype, filename = media
     response = Response(body, content_type=mimetype)
     response.headers["Content-Disposition"] = f"attachment; filename={filename}"
     response.headers["Cache-Control"] = "no-cache"
@@ -142,7 +160,7 @@ def _votes(fmt: str) -> Response:
     if isinstance(prepared, ExportFile):
         if _unchanged(prepared.tag):  # the client holds the file served for now
             return _not_modified(prepared.tag)
-        return _paged(_file_download(prepared, fmt), page, prepared.next_after)
+        return _paged(_file_download(prepared, fmt), page.limit, prepared.next_after)
     if isinstance(prepared, Pending):
         return _pending(prepared)
     if isinstance(prepared, Unavailable):
@@ -150,13 +168,13 @@ def _votes(fmt: str) -> Response:
         return error_response(503, "Service Unavailable", prepared.message, {})
     upto = exports.next_after(filters, page)
     body = stream_with_context(exports.votes_export(filters, fmt, page, upto))
-    return _paged(_download(body, "votes", fmt, tag), page, upto)
+    return _paged(_download(body, "votes", fmt, tag), page.limit, upto)
 
 
-def _paged(response: Response, page: exports.VotePage, upto: int | None) -> Response:
+def _paged(response: Response, limit: int | None, upto: int | None) -> Response:
     """Where the next page starts, when more votes follow this one."""
-    if upto is not None and page.limit is not None:
-        response.headers["Link"] = f'<{_next_page_url(upto, page.limit)}>; rel="next"'
+    if upto is not None and limit is not None:
+        response.headers["Link"] = f'<{_next_page_url(upto, limit)}>; rel="next"'
         response.headers["X-Next-After"] = str(upto)
     return response
 
@@ -203,3 +221,27 @@ def votes_csv() -> Response:
 @bp.get("/votes.jsonl")
 def votes_jsonl() -> Response:
     return _votes("jsonl")
+
+
+def _preference_request() -> tuple[Filters, preferences.PreferencePage]:
+    """The filters and the page of a preference data request; a clear 400 otherwise."""
+    filters, _ = request_filters(allow_sort=False, extra=preferences.PREFERENCE_PARAMS)
+    try:
+        return preferences.check_filters(filters), preferences.parse_preference_page(request.args)
+    except FilterError as error:
+        abort(400, description=str(error))
+
+
+@bp.get("/preferences.jsonl")
+def preferences_jsonl() -> Response:
+    """One record per decisive human vote on a public prompt (ties and both bad on request):
+    ``prompt``, ``chosen``, ``rejected``, ``chosen_model``, ``rejected_model``, ``category``."""
+    filters, page = _preference_request()
+    tag = preferences.etag(filters, page)
+    if _unchanged(tag):
+        return _not_modified(tag)
+    if page.limit is None and preferences.more_rows_than(filters, page, preferences.MAX_ROWS):
+        abort(400, description=preferences.too_many_message())
+    upto = preferences.next_after(filters, page)
+    body = stream_with_context(preferences.preferences_export(filters, page, upto))
+    return _paged(_attachment(body, preferences.MEDIA, tag), page.limit, upto)
