@@ -28,7 +28,7 @@ ALLOWED: dict[str, set[str]] = {
     "ratings": set(),
     "database": {"extensions"},
     "models": {"extensions"},
-    "play": {"extensions", "models", "rendering", "backends"},
+    "play": {"extensions", "models", "rendering", "backends", "ratings"},
     "leaderboard": {"extensions", "database", "models", "ratings", "play"},
     "pregen": {"extensions", "database", "models", "rendering", "backends", "ratings", "play"},
     "ops": {

@@ -154,6 +154,11 @@ SETTINGS: dict[str, Setting] = {
     "RUN_REQUEST_POLL_SECONDS": Setting(30, number(0, above=True)),
     # How long a web worker reuses vote counts for matchmaking, in seconds.
     "MATCHMAKING_CACHE_SECONDS": Setting(10, number(0)),
+    # How the battle page picks the two models (arena/ratings/matchmaking.py): "active" (the
+    # pair whose vote shrinks the leaderboard's uncertainty most, with some exploration),
+    # "classic" (the original arena: fewest votes first, opponent weighted 1/(votes + 1)) or
+    # "uniform" (every pair alike).
+    "MATCHMAKING": Setting("classic", one_of("active", "classic", "uniform")),
     # Pre-generation keeps every pair of enabled models supplied with this many battles that
     # most voters (those who voted in the last POOL_ACTIVE_VOTER_DAYS days) have not judged.
     "POOL_TARGET": Setting(20, whole(1)),

@@ -1,17 +1,22 @@
 """Which two stored answers a voter sees next.
 
-The policy of the original arena, made to work from stored answers: the first model is the
-one with the fewest votes, the second is drawn with weight 1/(votes + 1) among the others,
-leaving out the first model's last five opponents; then a prompt both have answered whose
-two answers are still blind to this voter (:mod:`arena.play.blindness`: never an answer
-already served to them, never a model already revealed to them on that prompt). A model
-never meets itself. When no pair is blind any more, nothing is served.
+The pair of models comes from the rule of the ``MATCHMAKING`` setting. ``classic`` is the
+policy of the original arena, made to work from stored answers: the first model is the one
+with the fewest votes, the second is drawn with weight 1/(votes + 1) among the others,
+leaving out the first model's last five opponents. ``active`` and ``uniform`` draw pairs from
+the pure rules of :mod:`arena.ratings.matchmaking` (:mod:`arena.play.pairing`: the expected
+gain in certainty of the cached leaderboard's win table, with an exploration share). Then a
+prompt both have answered whose two answers are still blind to this voter
+(:mod:`arena.play.blindness`: never an answer already served to them, never a model already
+revealed to them on that prompt); a pair without one is passed over. A model never meets
+itself. When no pair is blind any more, nothing is served.
 
 This runs on every battle page view, so its statements are built once and reused (SQLAlchemy
 then reuses their compiled form), the pool (models, their vote counters, the answers pairs of
 models share) is cached for a few seconds, and the voter's history is one indexed query.
-Vote counts are ``Model.vote_count``, a counter kept with each vote: no page view, and no
-refresh of the cache, counts the vote log.
+Vote counts are ``Model.vote_count``, a counter kept with each vote, and the ``active``
+rule's win table is the cached leaderboard's: no page view, and no refresh of the cache,
+counts the vote log.
 """
 
 from __future__ import annotations
@@ -22,7 +27,9 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
+from itertools import islice
 
+import numpy as np
 from flask import current_app
 from sqlalchemy import Select, and_, bindparam, func, literal_column, select, union_all
 from sqlalchemy.orm import aliased
@@ -31,10 +38,13 @@ from sqlalchemy.sql.expression import BindParameter, ColumnClause
 from arena.extensions import db
 from arena.models import Model, Prompt, Response, Vote
 from arena.play.blindness import History, blind_answer, voter_history
+from arena.play.pairing import WinTable, board_table, rule_weights, weighted_pairs
 
 RECENT_OPPONENTS = 5
 FIRST_MODEL_TRIES = 6
 SECOND_MODEL_TRIES = 10
+PAIR_TRIES = FIRST_MODEL_TRIES * SECOND_MODEL_TRIES
+"""Pairs the ``active`` and ``uniform`` rules try before the last-resort search."""
 
 
 @dataclass(frozen=True)
@@ -51,7 +61,9 @@ class PoolSnapshot:
     ``models`` are the enabled models with a usable answer; ``votes`` every enabled model's
     vote counter, bumped in place by :func:`note_vote` so this process's own votes count at
     once; ``pairs`` fills lazily with the prompts two models both answered (the voter's own
-    history is always read fresh).
+    history is always read fresh); ``rule`` is the ``MATCHMAKING`` setting, ``tags`` the
+    enabled models' tags and ``table`` the cached leaderboard's wins (``active`` only);
+    ``weights`` fills lazily with the rule's pair probabilities per set of models.
     """
 
     taken_at: float
@@ -59,6 +71,10 @@ class PoolSnapshot:
     votes: dict[int, int]
     pairs: dict[tuple[int, int], tuple[tuple[int, int, int], ...]] = field(default_factory=dict)
     recent: dict[int, deque[int]] = field(default_factory=dict)
+    rule: str = "classic"
+    tags: dict[int, str] = field(default_factory=dict)
+    table: WinTable = field(default_factory=WinTable)
+    weights: dict[tuple[int, ...], np.ndarray] = field(default_factory=dict)
 
     def recent_opponents(self, model_id: int) -> set[int]:
         """The model's last opponents (read once per snapshot, then kept up by note_vote)."""
@@ -78,6 +94,15 @@ class PoolSnapshot:
             found = self.pairs[(x, y)] = tuple((p, a, b) for p, a, b in rows)
         return found
 
+    def pair_weights(self, models: tuple[int, ...]) -> np.ndarray:
+        """The rule's pair probabilities over ``models`` (computed once per snapshot)."""
+        found = self.weights.get(models)
+        if found is None:
+            found = self.weights[models] = rule_weights(
+                self.rule, models, self.tags, self.votes, self.table
+            )
+        return found
+
 
 def snapshot() -> PoolSnapshot:
     """The current snapshot, rebuilt after ``MATCHMAKING_CACHE_SECONDS`` in this process."""
@@ -87,8 +112,16 @@ def snapshot() -> PoolSnapshot:
     if cached is not None and now - cached.taken_at < ttl:
         return cached
     rows = db.session.execute(_enabled_models_statement()).all()
-    models = tuple(model_id for model_id, _, answered in rows if answered)
-    fresh = PoolSnapshot(now, models, {model_id: votes for model_id, votes, _ in rows})
+    models = tuple(model_id for model_id, _, answered, _ in rows if answered)
+    rule = str(current_app.config.get("MATCHMAKING", "classic"))
+    fresh = PoolSnapshot(
+        now,
+        models,
+        {model_id: votes for model_id, votes, _, _ in rows},
+        rule=rule,
+        tags={model_id: tag for model_id, _, _, tag in rows},
+        table=board_table() if rule == "active" else WinTable(),
+    )
     current_app.extensions["arena_pool_snapshot"] = fresh
     return fresh
 
@@ -139,11 +172,23 @@ def choose_matchup(
 def _preferred_pairs(
     pool: PoolSnapshot, models: Sequence[int], rng: random.Random
 ) -> Iterator[tuple[int, int]]:
-    """(first, second) in the order the policy tries them, among ``models``."""
+    """(first, second) in the order the rule tries them, among ``models``."""
+    if pool.rule != "classic":
+        chosen = tuple(models)
+        yield from islice(weighted_pairs(chosen, pool.pair_weights(chosen), rng), PAIR_TRIES)
+        return
+    models = _below_cap(pool, models)
     firsts = sorted(models, key=lambda m: (pool.votes.get(m, 0), rng.random()))
     for first in firsts[:FIRST_MODEL_TRIES]:
         for second in _second_models(first, models, pool.votes, rng)[:SECOND_MODEL_TRIES]:
             yield first, second
+
+
+def _below_cap(pool: PoolSnapshot, models: Sequence[int]) -> Sequence[int]:
+    """``models`` without those at ``BATTLE_CAP`` votes, unless fewer than two are left."""
+    cap = current_app.config.get("BATTLE_CAP")
+    below = [m for m in models if not cap or pool.votes.get(m, 0) < int(cap)]
+    return below if len(below) >= 2 else models
 
 
 def _blind_choice(
@@ -171,7 +216,10 @@ def _own_prompt_matchup(
     }
     if len(answers) < 2:
         return None
-    first, second = next(_preferred_pairs(pool, sorted(answers), rng))
+    pair = next(_preferred_pairs(pool, sorted(answers), rng), None)
+    if pair is None:
+        return None
+    first, second = pair
     return Matchup(prompt_id, answers[first], answers[second])
 
 
@@ -185,7 +233,11 @@ def choose_model_pair(rng: random.Random | None = None) -> tuple[int, int] | Non
     )
     if len(models) < 2:
         return None
-    counts = vote_counts()
+    pool = snapshot()
+    if pool.rule != "classic":
+        return next(_preferred_pairs(pool, sorted(models), rng), None)
+    counts = pool.votes
+    models = list(_below_cap(pool, models))
     first = min(models, key=lambda m: (counts.get(m, 0), rng.random()))
     return first, _second_models(first, models, counts, rng)[0]
 
@@ -222,10 +274,12 @@ _OK: ColumnClause[str] = literal_column("'ok'")
 
 
 @cache
-def _enabled_models_statement() -> Select[int, int, bool]:
-    """Enabled models: id, vote counter, whether they have a usable answer."""
+def _enabled_models_statement() -> Select[int, int, bool, str]:
+    """Enabled models: id, vote counter, whether they have a usable answer, tag."""
     answered = select(Response.id).where(Response.model_id == Model.id, Response.status == _OK)
-    return select(Model.id, Model.vote_count, answered.exists()).where(Model.enabled.is_(True))
+    return select(Model.id, Model.vote_count, answered.exists(), Model.tag).where(
+        Model.enabled.is_(True)
+    )
 
 
 @cache
