@@ -1,4 +1,5 @@
-"""``flask --app arena export leaderboard|votes``: the same files as the HTTP downloads."""
+"""``flask --app arena export leaderboard|votes|preferences``: the same files as the HTTP
+downloads."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from flask import current_app
 
 from arena import leaderboard
 from arena.cli.common import DatabaseGroup
-from arena.leaderboard import exports
+from arena.leaderboard import exports, preferences
 from arena.leaderboard.filters import (
     FilterError,
     Filters,
@@ -22,7 +23,9 @@ from arena.leaderboard.filters import (
 )
 from arena.play.prompts import CATEGORIES, DEFAULT_CATEGORY
 
-export_group = DatabaseGroup("export", help="Write the leaderboard or the vote log as CSV or JSON.")
+export_group = DatabaseGroup(
+    "export", help="Write the leaderboard, the vote log or preference data as CSV or JSON."
+)
 
 # The accepted values, from constants only: --help never touches the database.
 _SIZE_HELP = (
@@ -37,18 +40,23 @@ _CATEGORY_HELP = (
 )
 
 
-def filter_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """The filter options shared by every command that reads the vote log."""
+def _choice_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The filters that choose votes by their prompt, models and day."""
     options = [
         click.option("--category", help=_CATEGORY_HELP),
         click.option("--size", help=_SIZE_HELP),
         click.option("--from", "date_from", metavar="YYYY-MM-DD", help="First day (UTC)."),
         click.option("--to", "date_to", metavar="YYYY-MM-DD", help="Last day (UTC), inclusive."),
-        click.option("--exclude-ties", is_flag=True, help="Drop tie and 'both bad' votes."),
     ]
     for option in reversed(options):
         command = option(command)
     return command
+
+
+def filter_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The filter options shared by every command that reads the vote log."""
+    ties = click.option("--exclude-ties", is_flag=True, help="Drop tie and 'both bad' votes.")
+    return _choice_options(ties(command))
 
 
 def filters_from_options(
@@ -56,7 +64,7 @@ def filters_from_options(
     size: str | None,
     date_from: str | None,
     date_to: str | None,
-    exclude_ties: bool,
+    exclude_ties: bool = False,
 ) -> Filters:
     """The options as query parameters, validated exactly as the web requests are."""
     args = {"category": category, "size": size, "from": date_from, "to": date_to}
@@ -143,3 +151,47 @@ def export_votes(
     _write(exports.votes_export(filters, "jsonl" if fmt == "json" else fmt, page, upto), out)
     if upto is not None:
         click.echo(f"more votes follow: the next page is --after {upto}", err=True)
+
+
+@export_group.command("preferences")
+@_OUT
+@click.option(
+    "--include",
+    multiple=True,
+    metavar="ties,both_bad",
+    help="Add tie and/or both-bad votes (their sides A and B as chosen and rejected) and an "
+    "outcome field on every line; comma-separated or repeated.",
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(1, preferences.MAX_ROWS),
+    help="At most this many records (a page); all of them by default.",
+)
+@click.option(
+    "--after",
+    type=click.IntRange(min=0),
+    default=0,
+    metavar="VOTE_ID",
+    help="Only votes after this one: where the previous page ended (printed on stderr).",
+)
+@_choice_options
+def export_preferences(
+    out: Path | None, include: tuple[str, ...], limit: int | None, after: int, **options: Any
+) -> None:
+    """Preference pairs as JSON Lines, for DPO and other preference tuning.
+
+    One line per decisive human vote: prompt, chosen, rejected, chosen_model,
+    rejected_model, category. Never a flagged vote, a visitor's prompt that was not shared,
+    or an imported vote (no battle, so no answers). With --limit, says on stderr where the
+    next page starts when more records follow.
+    """
+    filters = filters_from_options(**options)
+    try:
+        outcomes = preferences.parse_include(",".join(include))
+    except FilterError as error:
+        raise click.BadParameter(str(error), param_hint="'--include'") from None
+    page = preferences.PreferencePage(limit, after, outcomes)
+    upto = preferences.next_after(filters, page)
+    _write(preferences.preferences_export(filters, page, upto), out)
+    if upto is not None:
+        click.echo(f"more records follow: the next page is --after {upto}", err=True)
