@@ -14,7 +14,7 @@ from arena.extensions import db
 from arena.leaderboard import preferences
 from arena.leaderboard.filters import FilterError, Filters, parse_filters
 from arena.leaderboard.preferences import PREFERENCE_FIELDS, PreferencePage
-from arena.models import Prompt, Vote
+from arena.models import Model, Prompt, Vote
 from tests.support.fake_ollama import FakeOllama
 from tests.support.leaderboard_data import add_models, add_votes
 from tests.support.preference_data import answer_pool, cast_votes, stored_votes
@@ -194,3 +194,20 @@ def test_the_tag_moves_with_what_the_data_shows(
         db.session.execute(update(Prompt).values(shared=False, source="visitor"))
         db.session.commit()
         assert preferences.etag(Filters(), page) != flagged
+
+
+def test_under_a_size_class_the_tag_moves_with_a_model_size(app: Flask, voted: list[int]) -> None:
+    with app.app_context():
+        small = parse_filters({"size": "le2"}, app.config["SIZE_CLASS_BOUNDS_B"])
+        tags = (
+            preferences.etag(small, PreferencePage()),
+            preferences.etag(Filters(), PreferencePage()),
+        )
+        before = len(records(app, small))
+        db.session.execute(
+            update(Model).where(Model.tag == "gemma3:4b").values(params_b=1.5)
+        )  # now in le2: its votes join the class
+        db.session.commit()
+        assert preferences.etag(small, PreferencePage()) != tags[0]
+        assert preferences.etag(Filters(), PreferencePage()) == tags[1]
+    assert len(records(app, small)) > before
