@@ -1,6 +1,11 @@
 """Plotly figures from a computed leaderboard (pure: a :class:`~arena.leaderboard.board.Board`
 in, figure JSON out; no Flask, no SQL).
 
+With ``style=True`` (the pages' ``?style=control``) the interval chart shows the ratings
+controlled for answer length and Markdown, and a chart of the fitted style effects follows it.
+Open-ended bounds are drawn as arrows (no bar on that side), provisional models as hollow
+points.
+
 Figures use transparent backgrounds and no colours for text or grid, so ``static/charts.js``
 can give them the page's light or dark colours. :func:`embeddable_json` makes the JSON safe
 inside ``<script type="application/json">`` (no executable inline script, CSP-friendly).
@@ -22,6 +27,13 @@ CHARTS = {
     "chart-elo-history": "Size-aware Elo over time",
     "chart-h2h": "Head-to-head win rate (row model against column model)",
     "chart-battles": "Battles per pair",
+}
+#: The charts of the style-controlled view (``?style=control``), in page order.
+STYLE_CHARTS = {
+    "chart-bt": "Bradley-Terry rating controlled for style (answer length and Markdown), "
+    "with 95% interval",
+    "chart-style-effects": "Effect of each style feature on a vote, with 95% interval",
+    **{chart_id: title for chart_id, title in CHARTS.items() if chart_id != "chart-bt"},
 }
 _TRANSPARENT = "rgba(0,0,0,0)"
 _COLOURS = {"wins": "#2e9e5b", "losses": "#d9534f", "ties": "#8c8c99", "both_bad": "#e0a030"}
@@ -57,36 +69,112 @@ def _layout(title: str, *, height: int = 460, **extra: Any) -> dict[str, Any]:
     }
 
 
-def bt_figure(board: Board) -> go.Figure:
-    """Points at each model's rating with asymmetric bars to its bootstrap bounds, best first."""
+def _caveats(row: dict[str, Any], field: str, rank: Any, groups: int) -> str:
+    """Hover text: rank (within the group when there are several), open sides, provisional."""
+    parts = [f"rank {rank}" + (f" in group {row['group']}" if groups > 1 else "")]
+    if row[f"{field}_upper_open"]:
+        parts.append("no upper bound (the votes leave it open)")
+    if row[f"{field}_lower_open"]:
+        parts.append("no lower bound (the votes leave it open)")
+    parts.append(f"{row['battles']} battles" + (" · provisional" if row["provisional"] else ""))
+    return "<br>".join(parts)
+
+
+def bt_figure(board: Board, style: bool = False) -> go.Figure:
+    """Points at each model's rating with asymmetric bars to its bootstrap bounds, best first
+    (``style``: the style-controlled rating). An open side has no bar but an arrow; a
+    provisional model's point is hollow."""
+    field, rank = ("bt_style", "bt_style_rank") if style else ("bt", "rank")
     names = labels(board)
-    rows = [row for row in sorted_rows(board, "bt") if row["bt"] is not None]
-    with_bounds = all(row["bt_lower"] is not None for row in rows)
+    rows = [row for row in sorted_rows(board, field) if row[field] is not None]
+    with_bounds = all(row[f"{field}_lower"] is not None for row in rows)
     error = None
     if with_bounds:
         error = {
             "type": "data",
             "symmetric": False,
-            "array": [row["bt_upper"] - row["bt"] for row in rows],
-            "arrayminus": [row["bt"] - row["bt_lower"] for row in rows],
+            "array": [row[f"{field}_upper"] - row[field] for row in rows],
+            "arrayminus": [row[field] - row[f"{field}_lower"] for row in rows],
+        }
+    x = [names[row["model"]] for row in rows]
+    figure = go.Figure(
+        go.Scatter(
+            x=x,
+            y=[row[field] for row in rows],
+            mode="markers",
+            marker={
+                "size": 10,
+                "symbol": ["circle-open" if row["provisional"] else "circle" for row in rows],
+            },
+            error_y=error,
+            text=[_caveats(row, field, row[rank], len(board.groups)) for row in rows],
+            hovertemplate="%{x}<br>rating %{y:.0f}<br>%{text}<extra></extra>",
+            name="Bradley-Terry" + (" (style controlled)" if style else ""),
+        )
+    )
+    for side, symbol, label in (
+        ("upper", "triangle-up", "no upper bound"),
+        ("lower", "triangle-down", "no lower bound"),
+    ):
+        open_rows = [row for row in rows if row[f"{field}_{side}_open"]]
+        if open_rows and with_bounds:
+            figure.add_trace(
+                go.Scatter(
+                    x=[names[row["model"]] for row in open_rows],
+                    y=[row[field] for row in open_rows],
+                    mode="markers",
+                    marker={"size": 14, "symbol": symbol, "color": "#8c8c99"},
+                    name=f"open-ended: {label}",
+                    hovertemplate=f"%{{x}}<br>{label}: the votes leave it open<extra></extra>",
+                )
+            )
+    titles = STYLE_CHARTS if style else CHARTS
+    figure.update_layout(
+        _layout(titles["chart-bt"]),
+        xaxis={"title": {"text": "Model"}, "tickangle": -35},
+        yaxis={"title": {"text": "Rating (Elo scale)"}},
+    )
+    return figure
+
+
+#: Style feature -> axis label.
+FEATURE_LABELS = {
+    "length": "Length",
+    "headers": "Headers",
+    "lists": "List items",
+    "bold": "Bold",
+}
+
+
+def style_effects_figure(board: Board) -> go.Figure:
+    """Each style feature's fitted effect (Elo per typical difference) with its interval."""
+    effects = board.style["effects"] if board.style else []
+    shown = [e for e in effects if e["effect"] is not None]
+    bounded = all(e["lower"] is not None and e["upper"] is not None for e in shown)
+    error = None
+    if shown and bounded:
+        error = {
+            "type": "data",
+            "symmetric": False,
+            "array": [e["upper"] - e["effect"] for e in shown],
+            "arrayminus": [e["effect"] - e["lower"] for e in shown],
         }
     figure = go.Figure(
         go.Scatter(
-            x=[names[row["model"]] for row in rows],
-            y=[row["bt"] for row in rows],
+            x=[FEATURE_LABELS.get(e["feature"], e["feature"]) for e in shown],
+            y=[e["effect"] for e in shown],
             mode="markers",
             marker={"size": 10},
             error_y=error,
-            customdata=[[row["rank"], row["battles"]] for row in rows],
-            hovertemplate="%{x}<br>rating %{y:.0f}<br>rank %{customdata[0]}"
-            "<br>%{customdata[1]} battles<extra></extra>",
-            name="Bradley-Terry",
+            hovertemplate="%{x}<br>effect %{y:+.0f} Elo<extra></extra>",
+            name="Style effect",
         )
     )
     figure.update_layout(
-        _layout(CHARTS["chart-bt"]),
-        xaxis={"title": {"text": "Model"}, "tickangle": -35},
-        yaxis={"title": {"text": "Rating (Elo scale)"}},
+        _layout(STYLE_CHARTS["chart-style-effects"], height=380),
+        xaxis={"title": {"text": "Feature (more of it in one answer than the other)"}},
+        yaxis={"title": {"text": "Effect (Elo)"}, "zeroline": True},
+        margin={"l": 70, "r": 70, "t": 60, "b": 80},
     )
     return figure
 
@@ -255,13 +343,23 @@ def embeddable_json(figure: go.Figure) -> str:
     return text
 
 
-def figures(board: Board) -> dict[str, str]:
-    """Element id -> embeddable figure JSON, for every chart of the page (in page order)."""
-    builders = {
-        "chart-bt": bt_figure,
+def chart_titles(style: bool = False) -> dict[str, str]:
+    """Element id -> title of the page's charts, in page order (``style``: the
+    style-controlled view, :data:`STYLE_CHARTS`)."""
+    return STYLE_CHARTS if style else CHARTS
+
+
+def figures(board: Board, style: bool = False) -> dict[str, str]:
+    """Element id -> embeddable figure JSON, for every chart of the page (in page order);
+    ``style`` draws the style-controlled view (:data:`STYLE_CHARTS`)."""
+    builders: dict[str, Any] = {
+        "chart-bt": lambda b: bt_figure(b, style),
+        "chart-style-effects": style_effects_figure,
         "chart-outcomes": outcomes_figure,
         "chart-elo-history": elo_history_figure,
         "chart-h2h": h2h_figure,
         "chart-battles": battles_figure,
     }
-    return {chart_id: embeddable_json(builders[chart_id](board)) for chart_id in CHARTS}
+    return {
+        chart_id: embeddable_json(builders[chart_id](board)) for chart_id in chart_titles(style)
+    }

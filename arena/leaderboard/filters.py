@@ -202,6 +202,27 @@ def parse_filters(
     return Filters(category, size, date_from, date_to, exclude_ties)
 
 
+#: Values of the ``style`` parameter of the leaderboard pages: ``control`` shows the ratings
+#: controlled for answer length and Markdown; ``none`` (or nothing) the ratings as voted.
+STYLES = ("control", "none")
+
+
+def parse_style(args: Mapping[str, Any]) -> bool:
+    """Whether ``style=control`` was asked for (``none`` or an empty value: no).
+
+    Raises:
+        FilterError: for any other value, saying which ones are accepted.
+    """
+    raw = single_arg(args, "style") or ""
+    value = raw.lower()
+    if value not in ("", *STYLES):
+        raise FilterError(
+            f"bad value {raw!r} for 'style': expected control (ratings controlled for answer "
+            "length and Markdown) or none"
+        )
+    return value == "control"
+
+
 def parse_sort(value: str | None, default: str = "bt") -> str:
     """``bt`` (Bradley-Terry rank), ``elo`` (size-aware Elo) or ``score`` (arena score)."""
     sort = (value or "").strip() or default

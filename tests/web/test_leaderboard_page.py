@@ -15,10 +15,12 @@ from tests.support.fake_ollama import FakeOllama
 from tests.support.html_checks import executable_parts, start_tags
 from tests.support.leaderboard_data import add_models, add_votes
 
+PROVISIONAL = r'(?: <span class="badge provisional"[^>]*>provisional</span>)?'
+
 
 def cells(html: str, model: str) -> list[list[str]]:
-    """The cells of the first table row headed by ``model``."""
-    row = re.search(rf'<th scope="row">{re.escape(model)}</th>(.*?)</tr>', html, re.S)
+    """The cells of the first table row headed by ``model`` (marked provisional or not)."""
+    row = re.search(rf'<th scope="row">{re.escape(model)}{PROVISIONAL}</th>(.*?)</tr>', html, re.S)
     assert row, f"no row for {model}"
     return [
         re.sub(r"<[^>]+>", " ", c).split() for c in re.findall(r"<td[^>]*>(.*?)</td>", row[1], re.S)
@@ -37,7 +39,11 @@ def test_three_ratings_bradley_terry_first(app: Flask, client: FlaskClient) -> N
     alpha = cells(html, "alpha:1b")
     # size, BT, interval, rank, Elo, score, battles, wins, losses, ties, both bad, win rate
     assert alpha[0] == ["1B"]
-    assert alpha[2][0].startswith("+") and alpha[2][1] == "/"
+    # 3 wins in 4 votes do not bound alpha's rating above: an open-ended interval.
+    document = client.get("/api/leaderboard.json").get_json()
+    row = next(r for r in document["models"] if r["model"] == "alpha:1b")
+    assert row["bt_upper_open"] and not row["bt_lower_open"]
+    assert alpha[2] == ["≥", f"{row['bt_lower']:.0f}"]
     assert alpha[3] == ["1"]
     assert alpha[5] == ["0.600"]  # 0.75 x (1 - 1/5)
     assert [c[0] for c in alpha[6:]] == ["4", "3", "1", "0", "0", "75.0%"]
