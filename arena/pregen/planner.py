@@ -13,7 +13,9 @@ Prompts are planned in slates (every working model answers them), prompts some m
 already answered come first (so a newly added model first answers the existing slates and
 enters battles at once), then new prompts, category by category. More prompts, not more
 answers per (prompt, model): another seed of a model revealed on a prompt would still name it
-(``scripts/bench/seed_similarity.py``), so it could never be shown blind.
+(``scripts/bench/seed_similarity.py``), so it could never be shown blind. Under ``active``
+matchmaking the pairs' targets and the models' order follow where the leaderboard is least
+certain (:mod:`arena.pregen.certainty`).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from sqlalchemy import func, select, true, union_all
 
 from arena.extensions import db
 from arena.models import Model, Prompt, Response, Vote, utcnow
+from arena.pregen.certainty import model_order, pair_priorities, pair_targets
 from arena.pregen.supply import BlindSupply, blind_supply
 
 #: A (prompt, model) with this many excluded answers (an identity leak, then another) is
@@ -66,6 +69,7 @@ class Plan:
     pairs_short: int = 0  # pairs below the target before this plan
     voter_short: int = 0  # blind battles the least-supplied active voter lacked before it
     capped: list[str] = field(default_factory=list)  # models over the battle cap
+    targets: dict[Pair, int] = field(default_factory=dict)  # fresh battles each pair should have
 
     @property
     def total(self) -> int:
@@ -206,7 +210,9 @@ def plan_batch(
         [m.id for m in working], active_days=float(config.get("POOL_ACTIVE_VOTER_DAYS", 30))
     )
     sizes = pool_sizes(state, [m.id for m in working])
-    deficits = {p: max(0, target - fresh) for p, (_, fresh) in sizes.items()}
+    shares = pair_priorities(working, config)
+    targets = pair_targets(list(sizes), target, shares)
+    deficits = {p: max(0, targets[p] - fresh) for p, (_, fresh) in sizes.items()}
     short = sum(1 for d in deficits.values() if d > 0)
     least = state.supply.least
     voter_short = max(0, target - least) if least is not None and len(working) >= 2 else 0
@@ -214,7 +220,7 @@ def plan_batch(
         answers = sum(len(have) for have in state.answered.values())
         rng = random.Random(f"{len(state.categories)}:{answers}:{target}:{state.active_voters}")
     slate = _Slate(state, {m.id for m in working}, deficits, voter_short, n_prompts, rng).choose()
-    selected = [m for m in working if not tags or m.tag in tags]
+    selected = [m for m in model_order(working, shares) if not tags or m.tag in tags]
     work = []
     for model in selected:
         missing = [
@@ -233,6 +239,7 @@ def plan_batch(
         pairs_short=short,
         voter_short=voter_short,
         capped=sorted(m.tag for m in models if m.id in capped),
+        targets=targets,
     )
 
 
