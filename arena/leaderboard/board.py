@@ -209,6 +209,17 @@ def _matrix(array: np.ndarray) -> list[list[Any]]:
     return [[_num(v) for v in row] for row in array.tolist()]
 
 
+def _anchor_note(anchor: str | None, log: VoteLog) -> list[str]:
+    """The note for an anchor model that has no vote under these filters at all (one with
+    votes that do not count, only ties with ties excluded, gets the ratings' own note)."""
+    if anchor is None or anchor in log.models or not len(log):
+        return []
+    return [
+        f"The anchor {anchor} has no counted votes here (none under these filters): each "
+        "group's mean is 1000 instead."
+    ]
+
+
 def style_summary(style: StyleResult, with_answers: int) -> dict[str, Any]:
     """The style control's fit as plain values: ``effects`` (one dict per feature: its
     ``effect`` in Elo with ``lower`` and ``upper``, None when undefined), the votes in the
@@ -279,7 +290,7 @@ def compute_board(
         history_times=history.times.tolist() if history else [],
         history=history.ratings.tolist() if history else [],
         groups=[list(group) for group in board.groups],
-        notes=list(board.notes),
+        notes=_anchor_note(anchor, log) + list(board.notes),
         provisional_votes=board.provisional_votes,
         style=None if board.style is None else style_summary(board.style, with_answers),
         filters=filters,

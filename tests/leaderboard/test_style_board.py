@@ -135,3 +135,26 @@ def test_exports_carry_style_and_honest_columns(
     result = runner.invoke(args=["export", "leaderboard", "--format", "csv"])
     assert result.exit_code == 0, result.output
     assert result.output.splitlines()[0] == ",".join(LEADERBOARD_FIELDS)
+
+
+def test_an_anchor_with_only_draws_is_ignored_with_a_note_when_ties_are_excluded(
+    app: Flask, client: FlaskClient
+) -> None:
+    add_models(app, {"anchor:1b": 1.0, "alpha:1b": 1.0, "beta:1b": 1.0})
+    add_votes(
+        app,
+        [("anchor:1b", "alpha:1b", "tie"), ("beta:1b", "anchor:1b", "both_bad")]
+        + [("alpha:1b", "beta:1b", "a"), ("beta:1b", "alpha:1b", "a")] * 3,
+    )
+    app.config["LEADERBOARD_BT_ANCHOR"] = "anchor:1b"
+    pinned = client.get("/api/leaderboard.json").get_json()
+    assert pinned["anchor"] == "anchor:1b"
+    assert rows_by_model(pinned)["anchor:1b"]["bt"] == 1000.0
+    response = client.get("/api/leaderboard.json?exclude_ties=1")
+    assert response.status_code == 200
+    document = response.get_json()
+    assert document["anchor"] is None
+    assert any("The anchor anchor:1b has no counted votes here" in n for n in document["notes"])
+    page = client.get("/leaderboard?exclude_ties=1")
+    assert page.status_code == 200
+    assert "The anchor anchor:1b has no counted votes here" in page.get_data(as_text=True)
