@@ -16,6 +16,10 @@ the whole vote log costs (what each refresh of the cache did before the vote cou
 how long ``/status``'s pool report takes.
 
     .venv/bin/python scripts/bench/battle_page.py [--requests 400] [--votes 1000,1000000]
+        [--matchmaking classic|active|uniform]
+
+With ``--matchmaking active`` the default leaderboard is computed once after filling (as the
+worker does), so each refresh of the cache reads its win table.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from sqlalchemy import func, insert, select, union_all, update
 
 from arena import create_app
 from arena.extensions import db
+from arena.leaderboard import refresh_cache
 from arena.models import Battle, Model, Prompt, Response, Vote, prompt_hash
 from arena.models.core import count_votes, sides
 from arena.ops.setup import ensure_database
@@ -268,13 +273,24 @@ def run_size(n: int, args: argparse.Namespace) -> dict[str, list[float]]:
     with tempfile.TemporaryDirectory() as instance:
         # One client posts hundreds of votes a second: per-client rate limits are off here.
         config = {"INSTANCE_PATH": instance, "OLLAMA_URL": "http://127.0.0.1:9"}
-        app = create_app({**config, "RATELIMIT_ENABLED": False, "MIN_READ_SECONDS": 0})
+        app = create_app(
+            {
+                **config,
+                "RATELIMIT_ENABLED": False,
+                "MIN_READ_SECONDS": 0,
+                "MATCHMAKING": args.matchmaking,
+            }
+        )
         ensure_database(app)
         started = time.perf_counter()
         with app.app_context():
             answers = fill_pool(rng)
             fill_votes(rng, answers, n, voters)
             stored = db.session.scalar(select(func.count(Vote.id)))
+            if args.matchmaking == "active":
+                t0 = time.perf_counter()
+                refresh_cache()
+                print(f"default leaderboard computed in {time.perf_counter() - t0:.1f} s")
         print(
             f"\n{stored:,} votes from {voters:,} voters; {MODELS + 1} models, {PROMPTS} prompts, "
             f"{sum(map(len, answers.values())):,} answers (filled in "
@@ -312,6 +328,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--votes", default="1000,1000000", help="two sizes, comma-separated")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--matchmaking", default="classic", choices=("active", "classic", "uniform")
+    )
     args = parser.parse_args()
     small, large = (int(v) for v in args.votes.split(","))
     first, second = run_size(small, args), run_size(large, args)
