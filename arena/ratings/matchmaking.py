@@ -23,10 +23,18 @@ be the posterior covariance of the log strengths under a ``N(0, PRIOR_SD^2)`` pr
 Bradley-Terry Fisher information ``sum n_ij p_ij (1 - p_ij) (e_i - e_j)(e_i - e_j)'``, and
 ``r = C theta`` the ratings as the leaderboard shows them (mean zero, ``C = I - 11'/M``).
 The leaderboard's uncertainty is ``U = sum_k q_k Var(r_k)``, where ``q_k`` is how much model
-``k``'s place is in doubt: the sum over the other models ``l`` of
-``exp(-(r_k - r_l)^2 / (2 (Var r_k + Var r_l)))``, a smooth stand-in for the chance that
-their intervals overlap. One more vote on ``(i, j)`` adds information ``w u u'`` with
-``u = e_i - e_j`` and ``w = p_ij (1 - p_ij)``; by Sherman-Morrison it lowers ``U`` by
+``k``'s place is in doubt:
+
+- the sum over the other models ``l`` of ``exp(-(r_k - r_l)^2 / (2 (Var r_k + Var r_l)))``,
+  a smooth stand-in for the chance that they are in the wrong order, plus
+- ``FIRST_PLACE_WEIGHT * (M - 1)`` times its part in the contest for first place: the
+  overlap ``exp(-((r_k - r_l) / (1.96 (sd_k + sd_l)))^2)`` of its 95% interval with each
+  model ``l`` that may be first, weighted by a chance-like weight of ``l`` being first
+  (``prod_j Phi((r_l - r_j) / sd(theta_l - theta_j))``, normalised), and for a model that
+  may be first its overlap with every other (the readers' question is which model is best).
+
+One more vote on ``(i, j)`` adds information ``w u u'`` with ``u = e_i - e_j`` and
+``w = p_ij (1 - p_ij)``; by Sherman-Morrison it lowers ``U`` by
 
     gain(i, j) = w * (C Sigma u)' Q (C Sigma u) / (1 + w u' Sigma u)
 
@@ -51,6 +59,8 @@ PRIOR_SD = 1.0
 """Prior standard deviation of a log strength for the design (natural-log units, ~174 Elo)."""
 SHARPNESS = 2.0
 """The ``active`` rule samples pairs with probability proportional to ``gain ** SHARPNESS``."""
+FIRST_PLACE_WEIGHT = 1.0
+"""How much more the contest for first place counts than the rest of the ranking."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -118,25 +128,48 @@ def posterior_covariance(games: np.ndarray, theta: np.ndarray) -> np.ndarray:
     return cov
 
 
+def _normal_cdf(x: np.ndarray) -> np.ndarray:
+    """The standard normal CDF (Abramowitz-Stegun 7.1.26, error below 1e-7)."""
+    z = np.abs(x) / np.sqrt(2.0)
+    t = 1.0 / (1.0 + 0.3275911 * z)
+    poly = (
+        (((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t
+    ) + 0.254829592
+    erf = 1.0 - poly * t * np.exp(-z * z)
+    out: np.ndarray = 0.5 * (1.0 + np.sign(x) * erf)
+    return out
+
+
 def _gain(wins: np.ndarray, theta: np.ndarray) -> np.ndarray:
     """:func:`expected_gain` for a batch: ``wins`` ``(R, M, M)``, ``theta`` ``(R, M)``."""
+    m = theta.shape[-1]
+    off = ~np.eye(m, dtype=bool)
     games = wins + np.swapaxes(wins, -1, -2)
     sigma = posterior_covariance(games, theta)
     centred = sigma - sigma.mean(axis=-2, keepdims=True)  # C Sigma
     rating_cov = centred - centred.mean(axis=-1, keepdims=True)  # C Sigma C
-    var = np.diagonal(rating_cov, axis1=-2, axis2=-1)
+    var = np.maximum(np.diagonal(rating_cov, axis1=-2, axis2=-1), 1e-12)
     r = theta - theta.mean(axis=-1, keepdims=True)
-    gap2 = (r[..., :, None] - r[..., None, :]) ** 2
-    doubt = np.exp(-gap2 / (2.0 * (var[..., :, None] + var[..., None, :])))
-    q = doubt.sum(axis=-1) - 1.0  # minus the diagonal's exp(0)
+    gap = r[..., :, None] - r[..., None, :]
+    doubt = np.where(off, np.exp(-(gap**2) / (2.0 * (var[..., :, None] + var[..., None, :]))), 0.0)
+    ds = np.diagonal(sigma, axis1=-2, axis2=-1)
+    spread = ds[..., :, None] + ds[..., None, :] - 2.0 * sigma  # Var(theta_i - theta_j)
+    ahead = np.where(off, _normal_cdf(gap / np.sqrt(np.maximum(spread, 1e-12))), 1.0)
+    log_first = np.log(np.maximum(ahead, 1e-300)).sum(axis=-1)
+    first = np.exp(log_first - log_first.max(axis=-1, keepdims=True))
+    first /= first.sum(axis=-1, keepdims=True)  # chance-like weight of being first
+    sd = np.sqrt(var)
+    apart = gap / (1.96 * (sd[..., :, None] + sd[..., None, :]))
+    overlap = np.where(off, np.exp(-(apart**2)), 0.0)  # ~1 while two 95% intervals overlap
+    contest = (first[..., :, None] * overlap).sum(axis=-2) + first * overlap.sum(axis=-1)
+    q = doubt.sum(axis=-1) + FIRST_PLACE_WEIGHT * (m - 1) * contest
     g = np.swapaxes(centred, -1, -2) @ (q[..., :, None] * centred)  # (C Sigma)' Q (C Sigma)
-    dg, ds = np.diagonal(g, axis1=-2, axis2=-1), np.diagonal(sigma, axis1=-2, axis2=-1)
+    dg = np.diagonal(g, axis1=-2, axis2=-1)
     quad = dg[..., :, None] + dg[..., None, :] - 2.0 * g
-    spread = ds[..., :, None] + ds[..., None, :] - 2.0 * sigma
     p = 1.0 / (1.0 + np.exp(theta[..., None, :] - theta[..., :, None]))
     w = p * (1.0 - p)
     gain: np.ndarray = np.maximum(w * quad / (1.0 + w * spread), 0.0)
-    gain[..., range(gain.shape[-1]), range(gain.shape[-1])] = 0.0
+    gain[..., range(m), range(m)] = 0.0
     return gain
 
 

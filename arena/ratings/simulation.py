@@ -47,6 +47,7 @@ class RunResult:
     votes_to_top: int | None
     votes: int
     battles: np.ndarray
+    wins: np.ndarray
 
 
 def spearman(x: np.ndarray, y: np.ndarray) -> float:
@@ -186,7 +187,8 @@ def simulate(
             if stop_when_done:
                 live = np.array([k for k in live if to_a[k] is None or to_b[k] is None], int)
     return [
-        RunResult(rule, to_a[k], to_b[k], int(votes[k]), wins[k] + wins[k].T) for k in range(n_runs)
+        RunResult(rule, to_a[k], to_b[k], int(votes[k]), wins[k] + wins[k].T, wins[k].copy())
+        for k in range(n_runs)
     ]
 
 
