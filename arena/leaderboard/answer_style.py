@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import threading
+from typing import Any
 
 import numpy as np
 from sqlalchemy import Connection, select
@@ -70,10 +71,31 @@ def answer_table(conn: Connection, stride: int) -> tuple[np.ndarray, np.ndarray]
     return keys[order], table[order]
 
 
-def _lookup(keys: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Positions of ``wanted`` in the sorted, non-empty ``keys`` and whether each was found."""
-    at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
-    return at, keys[at] == wanted
+_DENSE_MAX = 20_000_000  # keys up to this: a direct index (80 MB at most), else a search
+
+
+def _locator(keys: np.ndarray) -> Any:
+    """A function: wanted keys (>= 0) -> (positions in the sorted, non-empty ``keys``, found).
+
+    A direct index when the keys are small (prompt and model ids of an arena: a million
+    lookups in ~10 ms), a binary search otherwise."""
+    top = int(keys[-1]) + 1
+    if top <= _DENSE_MAX:
+        dense = np.full(top, -1, dtype=np.int32)
+        dense[keys] = np.arange(len(keys), dtype=np.int32)
+
+        def direct(wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            at = dense[np.minimum(wanted, top - 1)]
+            found = (at >= 0) & (wanted < top)
+            return np.where(found, at, 0), found
+
+        return direct
+
+    def search(wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+        return at, keys[at] == wanted
+
+    return search
 
 
 def vote_features(
@@ -90,9 +112,12 @@ def vote_features(
     if len(keys) == 0:
         zeros = np.zeros((len(prompt), 4), dtype=np.float32)
         return zeros, zeros.copy(), np.zeros(len(prompt), dtype=bool)
-    at_a, found_a = _lookup(keys, prompt * stride + model_a)
-    at_b, found_b = _lookup(keys, prompt * stride + model_b)
-    known = found_a & found_b & (prompt >= 0)
+    locate = _locator(keys)
+    has_prompt = prompt >= 0
+    base = np.where(has_prompt, prompt, 0) * stride
+    at_a, found_a = locate(base + model_a)
+    at_b, found_b = locate(base + model_b)
+    known = found_a & found_b & has_prompt
     fa, fb = table[at_a], table[at_b]
     tokens = ~np.isnan(fa[:, 0]) & ~np.isnan(fb[:, 0])
     out_a = np.empty((len(prompt), 4), dtype=np.float32)

@@ -7,10 +7,12 @@ import csv
 import io
 
 import numpy as np
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
 from arena import leaderboard
+from arena.leaderboard import answer_style
 from arena.leaderboard.answer_style import vote_features
 from arena.leaderboard.exports import LEADERBOARD_FIELDS
 from arena.leaderboard.filters import Filters
@@ -18,7 +20,11 @@ from tests.support.leaderboard_data import add_models, add_votes, rows_by_model
 from tests.support.style_data import add_length_biased_votes, add_styled_answers
 
 
-def test_vote_features_find_both_answers_and_pick_one_length_unit() -> None:
+@pytest.mark.parametrize("dense_max", [20_000_000, 0])  # a direct index, a binary search
+def test_vote_features_find_both_answers_and_pick_one_length_unit(
+    monkeypatch: pytest.MonkeyPatch, dense_max: int
+) -> None:
+    monkeypatch.setattr(answer_style, "_DENSE_MAX", dense_max)
     stride = 10
     keys = np.array([1 * stride + 1, 1 * stride + 2, 2 * stride + 1, 2 * stride + 3])
     table = np.array(
@@ -30,15 +36,16 @@ def test_vote_features_find_both_answers_and_pick_one_length_unit() -> None:
             [80.0, 300.0, 2.0, 0.0, 1.0],
         ]
     )
-    prompt = np.array([1, 2, 1, -1])
-    model_a = np.array([1, 1, 1, 1])
-    model_b = np.array([2, 3, 3, 2])
+    prompt = np.array([1, 2, 1, -1, 7])
+    model_a = np.array([1, 1, 1, 1, 1])
+    model_b = np.array([2, 3, 3, 2, 2])
     fa, fb, known = vote_features(keys, table, prompt, model_a, model_b, stride)
-    assert known.tolist() == [True, True, False, False]
+    assert known.tolist() == [True, True, False, False, False]
     # Both token counts known: tokens; one missing: characters on both sides.
     assert fa[0].tolist() == [50.0, 1.0, 2.0, 3.0] and fb[0].tolist() == [25.0, 0.0, 0.0, 0.0]
     assert fa[1].tolist() == [400.0, 0.0, 1.0, 0.0] and fb[1].tolist() == [300.0, 2.0, 0.0, 1.0]
-    # An answer not stored (model 3 on prompt 1), a vote without a prompt: no difference.
+    # An answer not stored (model 3 on prompt 1), a vote without a prompt, a prompt beyond
+    # every stored answer's: no difference.
     assert not fa[2:].any() and not fb[2:].any()
     empty = vote_features(np.zeros(0, np.int64), np.zeros((0, 5)), prompt, model_a, model_b, 10)
     assert not empty[2].any()
