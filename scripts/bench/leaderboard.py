@@ -2,11 +2,13 @@
 
 Run from the project root (builds a throw-away instance in a temporary folder):
 
-    .venv/bin/python scripts/bench/leaderboard.py [--models 40] [--votes 1000000]
+    .venv/bin/python scripts/bench/leaderboard.py [--models 40] [--votes 1000000] [--answers]
 
 Prints the time of the data signature every request reads, of the first (computing) and of a
 cached ``get_board``, of a cached ``/leaderboard`` page, and the time and memory of streaming
-the whole vote log as CSV.
+the whole vote log as CSV. ``--answers`` stores one answer per (prompt, model) first, Markdown
+of varied length, so the votes carry style features and the board fits the style control
+too (the first board also counts every answer's features, which later boards reuse).
 """
 
 from __future__ import annotations
@@ -31,6 +33,37 @@ from arena.extensions import db  # noqa: E402
 from arena.leaderboard.filters import parse_filters  # noqa: E402
 from arena.models import Model  # noqa: E402
 from arena.ops.setup import ensure_database  # noqa: E402
+
+
+def answer_text(rng: random.Random) -> str:
+    """Markdown of varied length and structure, like a small model's answer."""
+    lines = [f"## Step {i}" for i in range(rng.randrange(0, 4))]
+    lines += [
+        f"- **point {i}**: " + "detail " * rng.randrange(3, 12) for i in range(rng.randrange(8))
+    ]
+    lines += ["Some plain prose to explain the answer. " * rng.randrange(1, 12)]
+    return "\n".join(lines)
+
+
+def fill_answers(instance: Path, models: int) -> int:
+    """One usable answer per (prompt, model); how many."""
+    rng = random.Random(2)
+    connection = sqlite3.connect(instance / "arena.db")
+    prompts = [row[0] for row in connection.execute("SELECT id FROM prompt")]
+    rows = []
+    for prompt_id in prompts:
+        for model_id in range(1, models + 1):
+            text = answer_text(rng)
+            rows.append((prompt_id, model_id, text, len(text) // 4, 10**9))
+    connection.executemany(
+        "INSERT INTO response (prompt_id, model_id, text, html_version, status, options,"
+        " eval_count, eval_duration, created_at)"
+        " VALUES (?, ?, ?, 0, 'ok', '{}', ?, ?, '2026-01-01 00:00:00.000000')",
+        rows,
+    )
+    connection.commit()
+    connection.close()
+    return len(rows)
 
 
 def fill(instance: Path, models: int, votes: int) -> None:
@@ -81,6 +114,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", type=int, default=40)
     parser.add_argument("--votes", type=int, default=1_000_000)
+    parser.add_argument("--answers", action="store_true", help="store answers (style control)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         instance = Path(folder)
@@ -90,6 +124,8 @@ def main() -> None:
             f"{args.votes:,} votes between {args.models} models inserted in "
             f"{time.perf_counter() - started:.0f} s"
         )
+        if args.answers:
+            print(f"{fill_answers(instance, args.models):,} answers stored")
         app = create_app({"INSTANCE_PATH": str(instance), "OLLAMA_URL": "http://127.0.0.1:9"})
         ensure_database(app)
         client = app.test_client()
@@ -100,6 +136,13 @@ def main() -> None:
             timed("get_board, cached", leaderboard.get_board, 5)
             mid = parse_filters({"size": "4-9"}, app.config["SIZE_CLASS_BOUNDS_B"])
             timed("get_board, size class 4-9B, first", lambda: leaderboard.get_board(mid))
+            ties = parse_filters({"exclude_ties": "1"}, app.config["SIZE_CLASS_BOUNDS_B"])
+            timed("get_board, ties excluded, first", lambda: leaderboard.get_board(ties))
+            if board.style:
+                print(
+                    f"style control: {board.style['votes_with_answers']:,} votes with answers,"
+                    f" intervals by {board.style['method']}"
+                )
         assert board.votes == args.votes
         timed("GET /leaderboard, cached", lambda: client.get("/leaderboard").get_data(), 3)
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
