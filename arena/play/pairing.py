@@ -123,13 +123,15 @@ def weighted_pairs(
     models: Sequence[int], weights: np.ndarray, rng: random.Random
 ) -> Iterator[tuple[int, int]]:
     """Pairs of ``models`` in a random order without replacement, each next pair drawn with
-    probability proportional to its weight among those left (Efraimidis-Spirakis keys);
-    seats at random. Pairs of weight zero never come."""
+    probability proportional to its weight among those left (Efraimidis-Spirakis keys
+    ``u ** (1 / w)``, largest first); seats at random. Pairs of weight zero never come."""
     upper = np.triu(weights + weights.T, 1)
     first, second = np.nonzero(upper > 0)
-    keys = [
-        (rng.random() ** (1.0 / float(upper[i, j])), int(i), int(j))
-        for i, j in zip(first, second, strict=True)
-    ]
-    for _, i, j in sorted(keys, reverse=True):
-        yield (models[i], models[j]) if rng.random() < 0.5 else (models[j], models[i])
+    if not len(first):
+        return
+    draws = np.random.default_rng(rng.getrandbits(64))
+    keys = np.log(draws.random(len(first))) / upper[first, second]  # log of u ** (1 / w)
+    swap = draws.random(len(first)) < 0.5
+    for k in np.argsort(-keys, kind="stable"):
+        i, j = int(first[k]), int(second[k])
+        yield (models[j], models[i]) if swap[k] else (models[i], models[j])
