@@ -19,6 +19,7 @@ from flask import Flask, has_app_context
 from flask.testing import FlaskClient, FlaskCliRunner
 
 from arena.extensions import db
+from arena.ops.export_builds import BUILDER_KEY, Builder
 from tests.support import databases
 from tests.support.app import make_app
 from tests.support.fake_ollama import FakeOllama
@@ -77,6 +78,9 @@ def app(request: pytest.FixtureRequest, tmp_path: Path, nothing_listens: str) ->
         ollama_url = nothing_listens
     app = make_app(tmp_path / "instance", ollama_url)
     yield app
+    builder = app.extensions.get(BUILDER_KEY)
+    if isinstance(builder, Builder):  # a build the test started ends before its database
+        builder.wait_idle(60)
     with app.app_context():
         db.engine.dispose()
 

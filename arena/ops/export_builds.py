@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from flask import Flask, current_app
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 
 from arena.leaderboard import exports
 from arena.leaderboard.filters import parse_filters
@@ -52,7 +52,8 @@ RETRY_AFTER_SECONDS = 5
 BUILD_NICE = 10
 #: The folder that holds the ``arena`` package: a build process imports it from there.
 _PACKAGE_PARENT = Path(__file__).resolve().parents[2]
-_BUILDER = "arena_export_builder"
+#: Where an app keeps its :class:`Builder` (``app.extensions``).
+BUILDER_KEY = "arena_export_builder"
 
 
 @dataclass(frozen=True)
@@ -137,10 +138,10 @@ def _config(app: Flask) -> dict[str, Any]:
 def builder_of(app: Flask) -> Builder:
     """This process's :class:`Builder` (a new one in a process forked from the one that made
     it, such as a gunicorn worker)."""
-    builder = app.extensions.get(_BUILDER)
+    builder = app.extensions.get(BUILDER_KEY)
     if not isinstance(builder, Builder) or builder.pid != os.getpid():
         builder = Builder(app)
-        app.extensions[_BUILDER] = builder
+        app.extensions[BUILDER_KEY] = builder
     return builder
 
 
@@ -189,8 +190,8 @@ def _reason(error: Exception) -> str:
     text = str(getattr(error, "orig", error)).lower()
     if (isinstance(error, OSError) and error.errno == errno.ENOSPC) or "disk is full" in text:
         return "the server's disk is full"
-    if isinstance(error, OperationalError):
-        return "the database is unavailable"
+    if isinstance(error, DBAPIError):  # a read that failed: locked, gone, a schema not as expected
+        return "the database could not be read"
     return "an error on the server (it is logged)"
 
 

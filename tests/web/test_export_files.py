@@ -180,7 +180,7 @@ def test_a_failed_build_answers_a_json_503_then_tries_again(
     assert failed.status_code == 503
     error = failed.get_json()
     assert error["status"] == 503 and error["error"] == "Service Unavailable"
-    assert "could not be prepared: the database is unavailable" in error["message"]
+    assert "could not be prepared: the database could not be read" in error["message"]
     assert int(failed.headers["Retry-After"]) > 0
     assert failed.headers["Access-Control-Allow-Origin"] == "*"
     assert not list((Path(app.instance_path) / "exports").glob(".tmp-*"))  # nothing half kept
