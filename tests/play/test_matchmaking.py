@@ -316,9 +316,15 @@ def test_the_rules_pick_a_visitors_prompt_pair_among_the_models_that_answered_it
 
 
 def test_the_setting_is_checked_at_start_up(
-    tmp_path: Path, nothing_listens: str, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    nothing_listens: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     assert make_app(tmp_path / "a", nothing_listens).config["MATCHMAKING"] == "classic"
+    monkeypatch.setenv("ARENA_MATCHMAKING", "uniform")
+    assert make_app(tmp_path / "env", nothing_listens).config["MATCHMAKING"] == "uniform"
+    monkeypatch.delenv("ARENA_MATCHMAKING")
     assert (
         make_app(tmp_path / "b", nothing_listens, MATCHMAKING="Active").config["MATCHMAKING"]
         == "active"
