@@ -117,8 +117,9 @@ def votes_version(conn: Connection, *, answers: bool = False) -> str:
     """A signature of what the vote log export shows, for its ETag.
 
     Votes as in :func:`data_version` (a new vote, or a flag set or lifted, changes it); each
-    model's id and tag; per category, the count and id-sum of the public and of the private
-    prompts (a visitor's prompt that was not shared: its text is hidden), so a prompt
+    model's id, tag and size (the size filter reads it: a size corrected by ``models sync``
+    changes what ``size=`` selects); per category, the count and id-sum of the public and of
+    the private prompts (a visitor's prompt that was not shared: its text is hidden), so a prompt
     re-categorised or shared changes it. New answers do not: the log shows an answer only
     as a voted battle's side, and stored answers and battles are written whole once and
     never rewritten, so the vote fixes the text shown. ``answers`` (the answer columns are
@@ -130,7 +131,7 @@ def votes_version(conn: Connection, *, answers: bool = False) -> str:
         .group_by(Prompt.category, private)
         .order_by(Prompt.category, private)
     ).all()
-    models = conn.execute(select(Model.id, Model.tag).order_by(Model.id)).all()
+    models = conn.execute(select(Model.id, Model.tag, Model.params_b).order_by(Model.id)).all()
     signature = [
         "votes",
         _vote_counts(conn),

@@ -26,7 +26,6 @@ the next page starts).
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -265,20 +264,10 @@ def preferences_export(
     return exports.json_lines(preference_rows(filters, page, upto), page.fields)
 
 
-def preferences_version(conn: Connection, filters: Filters) -> str:
-    """A signature of what the preference data shows: the vote log's with its answers (votes,
-    flags, model tags, prompts' categories and sharing; stored answers are never rewritten),
-    and the models' sizes when a size class selects the votes."""
-    version = votes_version(conn, answers=True)
-    if filters.size is None:
-        return version
-    sizes = conn.execute(select(Model.id, Model.params_b).order_by(Model.id)).all()
-    raw = json.dumps([version, [list(size) for size in sizes]])
-    return hashlib.sha256(raw.encode()).hexdigest()[:32]
-
-
 def etag(filters: Filters, page: PreferencePage) -> str:
     """The ETag of this page of preference data over the database as it is now."""
     with db.engine.connect() as conn:
-        version = preferences_version(conn, filters)
+        # The vote log's with its answers: votes, flags, models' tags and sizes, prompts'
+        # categories and sharing (stored answers are never rewritten); the ETag adds filters.
+        version = votes_version(conn, answers=True)
     return exports.etag("preferences", "jsonl", filters, version, page.key())

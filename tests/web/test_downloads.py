@@ -14,7 +14,7 @@ from sqlalchemy import func, select, update
 
 from arena import leaderboard
 from arena.extensions import db
-from arena.models import Response, Vote
+from arena.models import Model, Response, Vote
 from tests.support.leaderboard_data import add_models, add_votes, computations
 
 DOWNLOADS = ["/api/leaderboard.json", "/api/leaderboard.csv", "/api/votes.csv", "/api/votes.jsonl"]
@@ -239,6 +239,16 @@ def test_votes_etag_moves_with_flags_but_not_with_answers(
         response = client.get(path, headers={"If-None-Match": f'"{tag}"'})
         assert response.status_code == 200
         assert len(response.get_data(as_text=True).splitlines()) == 24 + path.endswith(".csv")
+
+
+def test_votes_etag_moves_with_a_model_size(app: Flask, client: FlaskClient, voted: Flask) -> None:
+    """A size corrected by ``models sync`` changes what ``size=`` selects: not a stale 304."""
+    path = "/api/votes.csv?size=le2"
+    tag = _tag(client, path)
+    with app.app_context():
+        db.session.execute(update(Model).values(params_b=Model.params_b + 10))
+        db.session.commit()
+    assert client.get(path, headers={"If-None-Match": f'"{tag}"'}).status_code == 200
 
 
 def test_votes_csv_rows_parse_back(client: FlaskClient, voted: Flask) -> None:
