@@ -55,8 +55,10 @@ def test_style_control_shows_the_controlled_ratings_and_the_effects(
         label = {"length": "Length", "headers": "Markdown headers"}.get(effect["feature"])
         if label:
             assert label in effects
-        assert f"{effect['effect']:+.0f}" in effects
-        assert f"{effect['lower']:+.0f} to {effect['upper']:+.0f}" in effects
+        # Signed, with a true minus sign.
+        assert f"{effect['effect']:+.0f}".replace("-", "−") in effects
+        span = f"{effect['lower']:+.0f} to {effect['upper']:+.0f}"
+        assert span.replace("-", "−") in effects
     assert "300 votes in the fit" in effects and "300 with both answers stored" in effects
     # The toggle, and links that keep the view: sort, charts, the filter form.
     assert any(link.endswith("/leaderboard?sort=bt&style=control") for link in links(plain))
