@@ -165,3 +165,19 @@ def test_an_anchor_with_only_draws_is_ignored_with_a_note_when_ties_are_excluded
     page = client.get("/leaderboard?exclude_ties=1")
     assert page.status_code == 200
     assert "The anchor anchor:1b has no counted votes here" in page.get_data(as_text=True)
+
+
+def test_the_cached_board_keeps_style_groups_and_notes(app: Flask) -> None:
+    prompts = add_styled_answers(app, 5)
+    add_length_biased_votes(app, prompts, 30)
+    with app.app_context():
+        board = leaderboard.get_board(Filters())
+        cached = leaderboard.get_board(Filters())  # read back from the cache's JSON
+    assert leaderboard.Board.from_json(board.to_json(), Filters()) == board
+    assert cached.style == board.style and cached.style is not None
+    assert (cached.groups, cached.notes, cached.provisional_votes) == (
+        board.groups,
+        board.notes,
+        board.provisional_votes,
+    )
+    assert cached.rows == board.rows
