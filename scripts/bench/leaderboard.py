@@ -126,7 +126,10 @@ def main() -> None:
         )
         if args.answers:
             print(f"{fill_answers(instance, args.models):,} answers stored")
-        app = create_app({"INSTANCE_PATH": str(instance), "OLLAMA_URL": "http://127.0.0.1:9"})
+        # The vote log is streamed by the request here, whatever its size, to time the
+        # stream itself (scripts/bench/exports.py times the large exports built as files).
+        settings = {"INSTANCE_PATH": str(instance), "OLLAMA_URL": "http://127.0.0.1:9"}
+        app = create_app({**settings, "EXPORTS_STREAM_MAX_ROWS": args.votes + 1})
         ensure_database(app)
         client = app.test_client()
         with app.app_context():
