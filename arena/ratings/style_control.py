@@ -45,7 +45,10 @@ from arena.ratings.structure import determined_in_rounds, structure
 from arena.ratings.style import STYLE_FEATURES, normalized_differences
 from arena.ratings.votelog import A_WINS, B_WINS, VoteLog, win_matrix
 
-EXACT_BUDGET = 1_000_000  # votes x rounds refitted exactly; beyond, the sandwich
+#: Votes x rounds refitted exactly (500 votes at the default 200 rounds); beyond, the sandwich.
+#: From 300 to 4,000 votes the sandwich's widths are within 0.90-1.19 of the refit's (median
+#: 0.94-1.02) while the refit costs 0.1-1 s a board: a small arena recomputes after each vote.
+EXACT_BUDGET = 100_000
 _GAUGE = 1.0
 _CHUNK = 500_000  # (rounds x votes) elements per batch
 

@@ -123,7 +123,7 @@ def test_style_control_recovers_strengths_that_a_length_bias_hides() -> None:
     log, truth, length_effect = length_biased_log(5000, seed=1)
     plain = bradley_terry(log)
     assert spearman(plain.rating, truth) < 0  # the plain fit is fooled: long answers win
-    sc = style_controlled_bt(log, bootstrap_rounds=200, seed=0)
+    sc = style_controlled_bt(log, bootstrap_rounds=200, seed=0, method="refit")
     assert sc.method == "refit" and sc.votes == len(log) and sc.features == STYLE_FEATURES
     assert spearman(sc.rating, truth) == 1.0
     assert np.abs(sc.rating - truth).max() < 30.0
@@ -152,6 +152,13 @@ def test_sandwich_intervals_match_the_refitted_bootstrap() -> None:
     )
     with pytest.raises(ValueError, match="method"):
         style_controlled_bt(log, method="magic")
+
+
+def test_auto_refits_small_logs_and_takes_the_sandwich_beyond_the_budget() -> None:
+    small, _, _ = length_biased_log(400, seed=4)
+    assert style_controlled_bt(small, bootstrap_rounds=200, seed=1).method == "refit"
+    large, _, _ = length_biased_log(1000, seed=4)
+    assert style_controlled_bt(large, bootstrap_rounds=200, seed=1).method == "sandwich"
 
 
 def test_leaderboard_style_columns_only_when_asked() -> None:
