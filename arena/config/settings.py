@@ -163,6 +163,9 @@ SETTINGS: dict[str, Setting] = {
     # most voters (those who voted in the last POOL_ACTIVE_VOTER_DAYS days) have not judged.
     "POOL_TARGET": Setting(20, whole(1)),
     "POOL_ACTIVE_VOTER_DAYS": Setting(30, whole(1)),
+    # /status and /admin show the battle pool report computed at most this many seconds ago
+    # (kept in the instance folder, shared by the machine's processes; 0: every view computes).
+    "STATUS_POOL_CACHE_SECONDS": Setting(60.0, number(0)),
     # A model with this many votes gets no new answers (None: no cap; the original arena: 150).
     "BATTLE_CAP": Setting(None, optional(whole(1), "none (no cap)")),
     # A failed answer is retried this many times, waiting GEN_RETRY_BACKOFF s, then twice that...
