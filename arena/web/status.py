@@ -1,4 +1,5 @@
-"""``/status`` and ``/status.json``: the battle pool per pair, the last run, the worker, the
+"""``/status`` and ``/status.json``: the battle pool per pair (the last report kept for the
+machine, with its age: ``arena.ops.pool_report_cache``), the last run, the worker, the
 backends (their last check, shared by the machine's processes: ``probe_cached``)."""
 
 from __future__ import annotations

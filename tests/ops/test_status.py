@@ -80,6 +80,10 @@ def test_status_shows_the_blind_battles_left_per_voter_and_per_prompt(
     assert voter.post("/vote", data={"battle_id": battle_id, "outcome": "a"}).status_code == 303
     with app.app_context():
         spent = db.session.get_one(Battle, battle_id).prompt_id
+    # The report is kept for STATUS_POOL_CACHE_SECONDS: the vote shows once it is older.
+    kept = client.get("/status.json").get_json()["pool"]
+    assert (kept["active_voters"], kept["updating"]) == (0, False)
+    app.config["STATUS_POOL_CACHE_SECONDS"] = 0
     pool = client.get("/status.json").get_json()["pool"]
     assert pool["active_voters"] == 1
     blind = pool["blind"]
