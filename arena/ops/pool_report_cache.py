@@ -41,6 +41,7 @@ from typing import IO, Any
 
 from flask import Flask
 
+from arena.backends.redact import redact_data
 from arena.pregen.status import pool_report
 
 log = logging.getLogger(__name__)
@@ -151,7 +152,7 @@ def _compute(app: Flask, folder: Path, key: str) -> PoolReport:
     """Compute the report (in an app context of its own) and store it."""
     started = time.perf_counter()
     with app.app_context():
-        report = pool_report(app.config)
+        report = dict(redact_data(pool_report(app.config)))  # redacted once, not per view
     result = PoolReport(report, time.time(), time.perf_counter() - started)
     _write(folder / REPORT_FILE, key, result)
     return result

@@ -30,11 +30,10 @@ def status_report(config: Mapping[str, Any], ollama_problem: str | None) -> dict
     since = utcnow() - timedelta(days=1)
     runs = recent_runs()
     report = {
-        "pool": pool,
         "last_run": run_report(last_run()),
         "recent_runs": [r for r in runs if datetime.fromisoformat(r["started_at"]) >= since],
         "worker": worker_status(config),
         "queue": {"waiting": pending_count()},
         "ollama": {"reachable": ollama_problem is None, "problem": ollama_problem},
     }
-    return dict(redact_data(report))
+    return {"pool": pool, **redact_data(report)}  # the pool was redacted when computed

@@ -13,7 +13,7 @@ Prints p50 and p99 of ``GET /`` (wall time, and the CPU time this process spent 
 a busy machine disturbs less) and of the vote ``POST`` per size, the ratio of the two sizes
 (target: within 2x), ``GET /`` against a static file of the same size, what counting
 the whole vote log costs (what each refresh of the cache did before the vote counters), and
-how long ``/status``'s pool report takes.
+how long ``/status``'s pool report takes, and what ``/status`` costs with it kept.
 
     .venv/bin/python scripts/bench/battle_page.py [--requests 400] [--votes 1000,1000000]
         [--matchmaking classic|active|uniform]
@@ -46,6 +46,7 @@ from arena.extensions import db
 from arena.leaderboard import refresh_cache
 from arena.models import Battle, Model, Prompt, Response, Vote, prompt_hash
 from arena.models.core import count_votes, sides
+from arena.ops import pool_report_cache
 from arena.ops.setup import ensure_database
 from arena.pregen.status import pool_report
 from arena.rendering import RENDER_VERSION, render_markdown
@@ -261,6 +262,33 @@ def count_the_log_ms() -> float:
     return (time.perf_counter() - t0) * 1000
 
 
+def status_requests(app: Flask) -> None:
+    """What ``GET /status.json`` and ``GET /status`` cost now the pool report is kept
+    (``arena.ops.pool_report_cache``): 20 requests after a first one, and one when the kept
+    report has expired (it starts the computation, in a process of its own when slow)."""
+    client = app.test_client()
+    pool_report_cache.refresh(app)  # as the worker does after a batch run
+    for path in ("/status.json", "/status"):
+        samples = []
+        for _ in range(21):
+            t0 = time.perf_counter()
+            response = client.get(path)
+            response.get_data()
+            samples.append((time.perf_counter() - t0) * 1000)
+            assert response.status_code == 200, response.status_code
+        print(line(f"GET {path} (kept report)", samples[1:]) + f"  first {samples[0]:.0f} ms")
+    app.config["STATUS_POOL_CACHE_SECONDS"] = 0
+    t0 = time.perf_counter()
+    pool = client.get("/status.json").get_json()["pool"]
+    expired_ms = (time.perf_counter() - t0) * 1000
+    app.config["STATUS_POOL_CACHE_SECONDS"] = 60
+    print(
+        f"GET /status.json, report expired: {expired_ms:.0f} ms (shown updating: "
+        f"{pool['updating']}; the last computation took {pool['compute_seconds']:.2f} s)"
+    )
+    pool_report_cache.wait_for_computations(300)
+
+
 def line(name: str, samples: list[float]) -> str:
     p50, p99 = statistics.median(samples), percentile(samples, 0.99)
     return f"{name:34s} p50 {p50:7.2f} ms  p99 {p99:7.2f} ms"
@@ -318,6 +346,7 @@ def run_size(n: int, args: argparse.Namespace) -> dict[str, list[float]]:
                 f"/status pool report: {seconds:.2f} s ({report['active_voters']:,} active "
                 f"voters; blind battles left: least {blind['least']}, median {blind['median']})"
             )
+        status_requests(app)
         with app.app_context():
             db.engine.dispose()
     return results
