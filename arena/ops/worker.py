@@ -21,7 +21,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from flask import Flask
 
 from arena import leaderboard
-from arena.ops import admin, backup
+from arena.ops import admin, backup, pool_report_cache
 from arena.ops.heartbeat import beat
 from arena.play.visitors import pending_count
 from arena.pregen import batch as batch_service
@@ -291,7 +291,15 @@ class Worker:
             else:
                 for line in summary_lines(result.summary.to_json()):
                     self.say(f"batch: {line}")
+            self._refresh_pool_report()
             self.serve_visitors()
+
+    def _refresh_pool_report(self) -> None:
+        """Store /status's pool report after a batch, so a page view need not compute it."""
+        try:
+            pool_report_cache.refresh(self.app)
+        except Exception as error:  # the database: log it, keep the worker up
+            self.say(f"pool report not refreshed: {type(error).__name__}: {error}")
 
 
 def trigger_text(trigger: CronTrigger) -> str:
