@@ -200,8 +200,10 @@ def _start_process(app: Flask, lock: IO[str]) -> None:
         start_new_session=True,  # a signal to the web's process group does not cut it
     )
     assert child.stdin is not None
-    with child.stdin:
-        child.stdin.write(json.dumps(config, default=str).encode())
+    with child.stdin:  # the key of this app's settings: what views look for
+        child.stdin.write(
+            json.dumps({"config": config, "key": _key(app.config)}, default=str).encode()
+        )
     _track(child)
     threading.Thread(target=child.wait, name="pool-report-reaper", daemon=True).start()
 
@@ -285,8 +287,9 @@ def _write(path: Path, key: str, result: PoolReport) -> None:
 
 
 def main() -> int:
-    """The computing process: the app's settings (JSON) on standard input, the lock inherited."""
-    config = json.load(sys.stdin)
+    """The computing process: the app's settings and their key (JSON) on standard input, the
+    lock inherited."""
+    job = json.load(sys.stdin)
     os.nice(PROCESS_NICE)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s [pool report %(process)d] %(message)s"
@@ -294,8 +297,8 @@ def main() -> int:
     try:
         from arena import create_app  # the factory: this process has no app of its own yet
 
-        app = create_app(config)
-        result = _compute(app, Path(app.instance_path), _key(app.config))
+        app = create_app(job["config"])
+        result = _compute(app, Path(app.instance_path), str(job["key"]))
     except (Exception, SystemExit):  # the views show the last report; the next one tries again
         log.exception("the pool report could not be computed")
         return 1
