@@ -57,6 +57,13 @@ class Export:
     rows: int = 0
     last_id: int | None = None
     error: str | None = None
+    chunks: list[bytes] = field(default_factory=list, repr=False)
+
+    def check(self) -> None:
+        """Count the rows, after the run: parsing a million rows holds this process's GIL
+        for seconds, which would stall the GET / probe of the same process meanwhile."""
+        self.rows, self.last_id = _rows(self.chunks, self.path)
+        self.chunks = []
 
     def line(self, votes: int, last_id: int) -> str:
         # A file says its length; a stream is whole when its chunked ending came (no error).
@@ -92,7 +99,7 @@ def _rows(chunks: list[bytes], path: str) -> tuple[int, int | None]:
 
 def download(base: str, export: Export) -> None:
     started = export.began = time.monotonic()
-    chunks: list[bytes] = []
+    chunks = export.chunks
     try:
         while True:
             response = requests.get(base + export.path, stream=True, timeout=300)
@@ -110,7 +117,6 @@ def download(base: str, export: Export) -> None:
         export.error = type(error).__name__
     export.seconds = time.monotonic() - started
     export.size = sum(len(c) for c in chunks)
-    export.rows, export.last_id = _rows(chunks, export.path)
 
 
 @dataclass
@@ -200,6 +206,8 @@ def main() -> None:
             ended = time.monotonic()
             stop.set()
             pager.join()
+        for export in exports:
+            export.check()
         mode = "streamed by the request (old)" if args.streamed else "built into files"
         print(f"gunicorn {args.workers} sync workers (timeout 30 s), exports {mode}:")
         for export in exports:
