@@ -18,7 +18,8 @@ younger than ``STATUS_POOL_CACHE_SECONDS``. Then one process of the machine comp
   shows the last report marked ``updating`` at once. The process inherits the lock, which the
   kernel releases when it ends, however it ends.
 
-The worker stores a new report after each batch run (:func:`refresh`); ``doctor`` computes its
+A computation that failed is not started again for :data:`FAILURE_PAUSE_SECONDS` (views show
+the last report, marked ``failed``). The worker stores a new report after each batch run (:func:`refresh`); ``doctor`` computes its
 own, live (a command holds no web worker).
 """
 
@@ -58,7 +59,15 @@ WAIT_SECONDS = 2.0
 PROCESS_NICE = 10
 #: The folder that holds the ``arena`` package: the computing process imports it from there.
 _PACKAGE_PARENT = Path(__file__).resolve().parents[2]
+#: After a computation failed, views show the last report this long (seconds) before one
+#: starts another: a computation that fails is not started again on every view.
+FAILURE_PAUSE_SECONDS = 60.0
+FAILURE_FILE = "status-pool.failed"
 BEING_COMPUTED = "The battle pool report is being computed: reload in a few seconds."
+FAILED = (
+    "The battle pool report could not be computed (the server's log says why); it is tried "
+    "again within a minute."
+)
 
 
 @dataclass(frozen=True)
@@ -70,6 +79,7 @@ class PoolReport:
     computed_at: float | None
     seconds: float = 0.0
     updating: bool = False
+    failed: bool = False  # the last computation failed (within FAILURE_PAUSE_SECONDS)
 
     def age_seconds(self, now: float | None = None) -> float | None:
         if self.computed_at is None:
@@ -90,7 +100,7 @@ class PoolReport:
                 "pairs": [],
                 "prompts": [],
                 "capped": [],
-                "message": BEING_COMPUTED,
+                "message": FAILED if self.failed else BEING_COMPUTED,
             }
         else:
             body = dict(self.report)
@@ -99,6 +109,7 @@ class PoolReport:
             age_seconds=None if age is None else round(age, 1),
             compute_seconds=round(self.seconds, 3),
             updating=self.updating,
+            failed=self.failed,
         )
         return body
 
@@ -117,6 +128,8 @@ def served(app: Flask) -> PoolReport:
         and age < float(app.config["STATUS_POOL_CACHE_SECONDS"])
     ):
         return last
+    if _failed_lately(folder):
+        return replace(last or PoolReport(None, None), updating=False, failed=True)
     stale = replace(last, updating=True) if last is not None else PoolReport(None, None, 0.0, True)
     lock = _try_lock(folder / REPORT_LOCK)
     if lock is None:  # another process (or thread) of the machine is computing it
@@ -126,6 +139,7 @@ def served(app: Flask) -> PoolReport:
             _start_process(app, lock)
         except OSError:
             log.exception("could not start the pool report's process")
+            _record_failure(folder)
         finally:
             lock.close()  # held on by the process, if it started
         return stale
@@ -155,7 +169,23 @@ def _compute(app: Flask, folder: Path, key: str) -> PoolReport:
         report = dict(redact_data(pool_report(app.config)))  # redacted once, not per view
     result = PoolReport(report, time.time(), time.perf_counter() - started)
     _write(folder / REPORT_FILE, key, result)
+    (folder / FAILURE_FILE).unlink(missing_ok=True)
     return result
+
+
+def _record_failure(folder: Path) -> None:
+    try:
+        (folder / FAILURE_FILE).write_text(str(time.time()), encoding="utf-8")
+    except OSError:
+        log.exception("could not record the pool report's failure")
+
+
+def _failed_lately(folder: Path) -> bool:
+    try:
+        failed_at = float((folder / FAILURE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return 0 <= time.time() - failed_at < FAILURE_PAUSE_SECONDS
 
 
 @dataclass
@@ -175,8 +205,9 @@ def _start_thread(app: Flask, lock: IO[str]) -> _Job:
     def run() -> None:
         try:
             job.result = _compute(app, folder, key)
-        except Exception:  # the view shows the last report; the next one tries again
+        except Exception:  # the views show the last report; tried again after a pause
             log.exception("the pool report could not be computed")
+            _record_failure(folder)
         finally:
             _unlock(lock)
             job.done.set()
@@ -299,8 +330,11 @@ def main() -> int:
 
         app = create_app(job["config"])
         result = _compute(app, Path(app.instance_path), str(job["key"]))
-    except (Exception, SystemExit):  # the views show the last report; the next one tries again
+    except (Exception, SystemExit):  # the views show the last report; tried again after a pause
         log.exception("the pool report could not be computed")
+        instance = job.get("config", {}).get("INSTANCE_PATH") if isinstance(job, dict) else None
+        if instance:
+            _record_failure(Path(instance))
         return 1
     log.info("pool report computed in %.1f s", result.seconds)
     return 0

@@ -286,7 +286,13 @@ def status_requests(app: Flask) -> None:
         f"GET /status.json, report expired: {expired_ms:.0f} ms (shown updating: "
         f"{pool['updating']}; the last computation took {pool['compute_seconds']:.2f} s)"
     )
-    pool_report_cache.wait_for_computations(300)
+    ended = pool_report_cache.wait_for_computations(300)
+    after = client.get("/status.json").get_json()["pool"]
+    print(
+        f"  its computation {'ended' if ended else 'still runs'} after "
+        f"{time.perf_counter() - t0:.1f} s: report of {after['computed_at']} "
+        f"(computed in {after['compute_seconds']:.2f} s; failed: {after['failed']})"
+    )
 
 
 def line(name: str, samples: list[float]) -> str:

@@ -206,3 +206,31 @@ def test_the_worker_stores_a_report_after_a_batch(pooled: Flask) -> None:
     worker = Worker(pooled, say=lambda line: None)
     worker._batch_job(None, None)
     assert _stored(pooled)["report"]["target"] == 3
+
+
+def test_a_failed_computation_is_not_started_again_on_every_view(
+    pooled: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = _pool(client)
+    old = _age_stored(pooled, 120)
+    calls: list[int] = []
+
+    def broken(config: object) -> dict[str, Any]:
+        calls.append(1)
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(pool_report_cache, "pool_report", broken)
+    pool = _pool(client)  # the computation fails: the last report, marked so
+    assert pool_report_cache.wait_for_computations(60)
+    for _ in range(5):
+        pool = _pool(client)
+        assert pool["failed"] is True and pool["updating"] is False
+        assert pool["pairs"] == first["pairs"]
+    assert len(calls) == 1 and _stored(pooled)["computed_at"] == old
+    assert "its update failed" in client.get("/status").get_data(as_text=True)
+    monkeypatch.undo()
+    failure = Path(pooled.instance_path) / pool_report_cache.FAILURE_FILE
+    failure.write_text(str(float(failure.read_text()) - 61))  # the pause is over
+    pool = _pool(client)
+    assert (pool["failed"], pool["updating"]) == (False, False)
+    assert _stored(pooled)["computed_at"] > old and not failure.exists()
