@@ -19,8 +19,8 @@ younger than ``STATUS_POOL_CACHE_SECONDS``. Then one process of the machine comp
   kernel releases when it ends, however it ends.
 
 A computation that failed is not started again for :data:`FAILURE_PAUSE_SECONDS` (views show
-the last report, marked ``failed``). The worker stores a new report after each batch run (:func:`refresh`); ``doctor`` computes its
-own, live (a command holds no web worker).
+the last report, marked ``failed``). The worker stores a new report after each batch run
+(:func:`refresh`); ``doctor`` computes its own, live (a command holds no web worker).
 """
 
 from __future__ import annotations
@@ -120,13 +120,9 @@ def served(app: Flask) -> PoolReport:
     a wait past :data:`WAIT_SECONDS`). Needs no app context."""
     folder = Path(app.instance_path)
     key = _key(app.config)
+    max_age = float(app.config["STATUS_POOL_CACHE_SECONDS"])
     last, seconds = _read(folder / REPORT_FILE, key)
-    age = last.age_seconds() if last is not None else None
-    if (
-        last is not None
-        and age is not None
-        and age < float(app.config["STATUS_POOL_CACHE_SECONDS"])
-    ):
+    if last is not None and _younger(last, max_age):
         return last
     if _failed_lately(folder):
         return replace(last or PoolReport(None, None), updating=False, failed=True)
@@ -134,6 +130,10 @@ def served(app: Flask) -> PoolReport:
     lock = _try_lock(folder / REPORT_LOCK)
     if lock is None:  # another process (or thread) of the machine is computing it
         return stale
+    last, seconds = _read(folder / REPORT_FILE, key)  # stored while this one looked?
+    if last is not None and _younger(last, max_age):
+        _unlock(lock)
+        return last
     if seconds is not None and seconds >= QUICK_SECONDS:
         try:
             _start_process(app, lock)
@@ -146,6 +146,11 @@ def served(app: Flask) -> PoolReport:
     job = _start_thread(app, lock)
     job.done.wait(WAIT_SECONDS)
     return job.result or stale
+
+
+def _younger(report: PoolReport, max_age: float) -> bool:
+    age = report.age_seconds()
+    return age is not None and age < max_age
 
 
 def refresh(app: Flask) -> bool:
