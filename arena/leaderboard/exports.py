@@ -202,7 +202,8 @@ class VotePage:
         return json.dumps([self.limit, self.after, self.answers])
 
 
-def _int_arg(name: str, value: str, lowest: int, highest: int) -> int:
+def int_arg(name: str, value: str, lowest: int, highest: int) -> int:
+    """A whole-number query parameter within bounds, else a :class:`FilterError`."""
     try:
         number = int(value)
     except ValueError:
@@ -222,8 +223,8 @@ def parse_vote_page(args: Mapping[str, Any]) -> VotePage:
         FilterError: naming the parameter and what it accepts.
     """
     raw_limit, raw_after = single_arg(args, "limit"), single_arg(args, "after")
-    limit = _int_arg("limit", raw_limit, 1, MAX_PAGE_ROWS) if raw_limit else None
-    after = _int_arg("after", raw_after, 0, 2**63 - 1) if raw_after else 0
+    limit = int_arg("limit", raw_limit, 1, MAX_PAGE_ROWS) if raw_limit else None
+    after = int_arg("after", raw_after, 0, 2**63 - 1) if raw_after else 0
     answers = parse_bool("answers", single_arg(args, "answers") or "")
     return VotePage(limit, after, answers)
 

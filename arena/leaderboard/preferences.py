@@ -97,18 +97,6 @@ def parse_include(value: str | None) -> tuple[str, ...]:
     return tuple(outcome for name, outcome in INCLUDABLE.items() if name in names)
 
 
-def _int_arg(name: str, value: str, lowest: int, highest: int) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        number = None
-    if number is None or not lowest <= number <= highest:
-        raise FilterError(
-            f"bad value {value!r} for {name!r}: expected a whole number from {lowest} to {highest}"
-        )
-    return number
-
-
 def parse_preference_page(args: Mapping[str, Any]) -> PreferencePage:
     """``limit`` (1 to :data:`MAX_ROWS`), ``after`` (a vote id, 0 or more) and ``include``
     from query parameters (or the command's options as such); other names are the filters'.
@@ -117,8 +105,8 @@ def parse_preference_page(args: Mapping[str, Any]) -> PreferencePage:
         FilterError: naming the parameter and what it accepts.
     """
     raw_limit, raw_after = single_arg(args, "limit"), single_arg(args, "after")
-    limit = _int_arg("limit", raw_limit, 1, MAX_ROWS) if raw_limit else None
-    after = _int_arg("after", raw_after, 0, 2**63 - 1) if raw_after else 0
+    limit = exports.int_arg("limit", raw_limit, 1, MAX_ROWS) if raw_limit else None
+    after = exports.int_arg("after", raw_after, 0, 2**63 - 1) if raw_after else 0
     return PreferencePage(limit, after, parse_include(single_arg(args, "include")))
 
 
