@@ -233,27 +233,39 @@ def _page_ids(filters: Filters, page: VotePage) -> Select[Any]:
     return filtered_votes(select(Vote.id).where(Vote.id > page.after), filters).order_by(Vote.id)
 
 
+def page_end(ids: Select[Any], limit: int | None, conn: Connection | None = None) -> int | None:
+    """The last of the first ``limit`` ids that ``ids`` (ordered) selects when more follow it,
+    else None (or with no limit): where the next page starts. On ``conn`` if given."""
+    if limit is None:
+        return None
+    stmt = ids.offset(limit - 1).limit(2)
+    if conn is None:
+        with db.engine.connect() as own:
+            found = own.scalars(stmt).all()
+    else:
+        found = conn.scalars(stmt).all()
+    return found[0] if len(found) == 2 else None
+
+
+def selects_more_than(ids: Select[Any], rows: int) -> bool:
+    """Whether ``ids`` selects more than ``rows`` rows: an index walk of at most ``rows``
+    ids, no count of the whole log."""
+    with db.engine.connect() as conn:
+        return conn.scalar(ids.offset(rows).limit(1)) is not None
+
+
 def next_after(filters: Filters, page: VotePage, conn: Connection | None = None) -> int | None:
     """Where the next page starts (this page's last vote id) when more votes follow this
     page; None when this page is the last one (or has no limit). On ``conn`` if given."""
-    if page.limit is None:
-        return None
-    stmt = _page_ids(filters, page).offset(page.limit - 1).limit(2)
-    if conn is None:
-        with db.engine.connect() as own:
-            ids = own.scalars(stmt).all()
-    else:
-        ids = conn.scalars(stmt).all()
-    return ids[0] if len(ids) == 2 else None
+    return page_end(_page_ids(filters, page), page.limit, conn)
 
 
 def more_rows_than(filters: Filters, page: VotePage, rows: int) -> bool:
     """Whether the page (the whole log after ``page.after`` without a limit) holds more than
-    ``rows`` votes: an index walk of at most ``rows`` ids, no count of the whole log."""
+    ``rows`` votes."""
     if page.limit is not None and page.limit <= rows:
         return False
-    with db.engine.connect() as conn:
-        return conn.scalar(_page_ids(filters, page).offset(rows).limit(1)) is not None
+    return selects_more_than(_page_ids(filters, page), rows)
 
 
 def _vote_statement(filters: Filters, page: VotePage, upto: int | None) -> Select[Any]:

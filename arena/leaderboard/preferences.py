@@ -152,24 +152,14 @@ def next_after(
 ) -> int | None:
     """Where the next page starts (this page's last vote id) when more records follow it;
     None when this page is the last one (or has no limit). On ``conn`` if given."""
-    if page.limit is None:
-        return None
-    stmt = _ids(filters, page).offset(page.limit - 1).limit(2)
-    if conn is None:
-        with db.engine.connect() as own:
-            ids = own.scalars(stmt).all()
-    else:
-        ids = conn.scalars(stmt).all()
-    return ids[0] if len(ids) == 2 else None
+    return exports.page_end(_ids(filters, page), page.limit, conn)
 
 
 def more_rows_than(filters: Filters, page: PreferencePage, rows: int) -> bool:
-    """Whether the page holds more than ``rows`` records: an index walk of at most ``rows``
-    vote ids, no count of the whole log."""
+    """Whether the page holds more than ``rows`` records (an index walk, no count)."""
     if page.limit is not None and page.limit <= rows:
         return False
-    with db.engine.connect() as conn:
-        return conn.scalar(_ids(filters, page).offset(rows).limit(1)) is not None
+    return exports.selects_more_than(_ids(filters, page), rows)
 
 
 def too_many_message(rows: int | None = None) -> str:
