@@ -18,28 +18,29 @@ diagonal, on pairs the caller does not allow and on pairs with a model at the ba
   and mixed with an ``exploration`` share spread evenly over every usable pair, so no pair
   ever has weight zero. See :func:`expected_gain` for the measure.
 
-The measure (a Bayesian A-optimal design, weighted where ranks are in doubt). Let ``Sigma``
-be the posterior covariance of the log strengths under a ``N(0, PRIOR_SD^2)`` prior and the
+The measure (Bayesian optimal design whose focus moves with the evidence). Let ``Sigma`` be
+the posterior covariance of the log strengths under a ``N(0, PRIOR_SD^2)`` prior and the
 Bradley-Terry Fisher information ``sum n_ij p_ij (1 - p_ij) (e_i - e_j)(e_i - e_j)'``, and
 ``r = C theta`` the ratings as the leaderboard shows them (mean zero, ``C = I - 11'/M``).
-The leaderboard's uncertainty is ``U = sum_k q_k Var(r_k)``, where ``q_k`` is how much model
-``k``'s place is in doubt:
-
-- the sum over the other models ``l`` of ``exp(-(r_k - r_l)^2 / (2 (Var r_k + Var r_l)))``,
-  a smooth stand-in for the chance that they are in the wrong order, plus
-- ``FIRST_PLACE_WEIGHT * (M - 1)`` times its part in the contest for first place: the
-  overlap ``exp(-((r_k - r_l) / (1.96 (sd_k + sd_l)))^2)`` of its 95% interval with each
-  model ``l`` that may be first, weighted by a chance-like weight of ``l`` being first
-  (``prod_j Phi((r_l - r_j) / sd(theta_l - theta_j))``, normalised), and for a model that
-  may be first its overlap with every other (the readers' question is which model is best).
-
 One more vote on ``(i, j)`` adds information ``w u u'`` with ``u = e_i - e_j`` and
-``w = p_ij (1 - p_ij)``; by Sherman-Morrison it lowers ``U`` by
+``w = p_ij (1 - p_ij)``; by Sherman-Morrison it lowers a criterion ``x' Q x`` summed over the
+posterior (``tr(Q Sigma)``) by ``w (Sigma u)' Q (Sigma u) / (1 + w u' Sigma u)``, for all
+pairs at once in ``O(M^3)``. Two criteria, each scaled to a best pair of 1:
 
-    gain(i, j) = w * (C Sigma u)' Q (C Sigma u) / (1 + w u' Sigma u)
+- the order: ``sum_{k, l} c_kl Var(theta_k - theta_l)`` with
+  ``c_kl = exp(-(r_k - r_l)^2 / (2 Var(theta_k - theta_l)))`` (``Q`` the Laplacian of ``c``):
+  the uncertainty of every pairwise order, weighted by how much that order is in doubt;
+  with a flat posterior it asks for balanced coverage (the classic rule's fewest battles
+  first) and then for the pairs still likely to be in the wrong order;
+- the winner: the variances of the leader's rating and its challengers' (``Q`` diagonal on
+  ``r``), a challenger ``k`` weighted by ``exp(-z_k^2)`` with ``z_k`` the leader's lead over
+  it in units of the two 95% half-widths (``(r_L - r_k) / (1.96 (sd_L + sd_k))``, about 1 when
+  the intervals just touch), the leader by its closest challenger's weight (LUCB-like,
+  Kalyanakrishnan et al. 2012, but for the intervals the leaderboard shows).
 
-so it favours informative pairs (close in strength), models with wide intervals, and models
-whose rank is contested; it is computed for all pairs at once in ``O(M^3)``.
+They are mixed by how settled the order is, not by a vote count: with ``D`` the posterior
+mean chance that a pair of models is in the wrong order (1/2 with no votes), the winner's
+share is ``max(0, 1 - D / SETTLED_DISCORDANCE)``.
 """
 
 from __future__ import annotations
@@ -52,15 +53,16 @@ import numpy as np
 from arena.ratings.bradley_terry import fit_bt
 
 RULES_ORDER: tuple[str, ...] = ("active", "classic", "uniform")
-DEFAULT_EXPLORATION = 0.1
+DEFAULT_EXPLORATION = 0.05
 """Share of the ``active`` rule's probability spread evenly over every usable pair."""
 RECENT_OPPONENTS = 5
 PRIOR_SD = 1.0
 """Prior standard deviation of a log strength for the design (natural-log units, ~174 Elo)."""
-SHARPNESS = 2.0
+SHARPNESS = 3.0
 """The ``active`` rule samples pairs with probability proportional to ``gain ** SHARPNESS``."""
-FIRST_PLACE_WEIGHT = 1.0
-"""How much more the contest for first place counts than the rest of the ranking."""
+SETTLED_DISCORDANCE = 0.25
+"""Mean chance of a wrongly ordered pair below which the contest for first place takes over
+(its share grows linearly to 1 as that chance goes to 0)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -140,6 +142,18 @@ def _normal_cdf(x: np.ndarray) -> np.ndarray:
     return out
 
 
+def _pair_reduction(gram: np.ndarray, w: np.ndarray, spread: np.ndarray, m: int) -> np.ndarray:
+    """Sherman-Morrison reductions ``w u'G u / (1 + w u' Sigma u)`` for every pair, from
+    ``G = Sigma Q Sigma``, scaled so that the best pair of each run has 1."""
+    dg = np.diagonal(gram, axis1=-2, axis2=-1)
+    quad = dg[..., :, None] + dg[..., None, :] - 2.0 * gram
+    gain = np.maximum(w * quad / (1.0 + w * spread), 0.0)
+    gain[..., range(m), range(m)] = 0.0
+    top = gain.max(axis=(-2, -1), keepdims=True)
+    out: np.ndarray = np.divide(gain, top, out=np.zeros_like(gain), where=top > 0)
+    return out
+
+
 def _gain(wins: np.ndarray, theta: np.ndarray) -> np.ndarray:
     """:func:`expected_gain` for a batch: ``wins`` ``(R, M, M)``, ``theta`` ``(R, M)``."""
     m = theta.shape[-1]
@@ -148,35 +162,40 @@ def _gain(wins: np.ndarray, theta: np.ndarray) -> np.ndarray:
     sigma = posterior_covariance(games, theta)
     centred = sigma - sigma.mean(axis=-2, keepdims=True)  # C Sigma
     rating_cov = centred - centred.mean(axis=-1, keepdims=True)  # C Sigma C
-    var = np.maximum(np.diagonal(rating_cov, axis1=-2, axis2=-1), 1e-12)
+    sd = np.sqrt(np.maximum(np.diagonal(rating_cov, axis1=-2, axis2=-1), 1e-12))
     r = theta - theta.mean(axis=-1, keepdims=True)
     gap = r[..., :, None] - r[..., None, :]
-    doubt = np.where(off, np.exp(-(gap**2) / (2.0 * (var[..., :, None] + var[..., None, :]))), 0.0)
     ds = np.diagonal(sigma, axis1=-2, axis2=-1)
-    spread = ds[..., :, None] + ds[..., None, :] - 2.0 * sigma  # Var(theta_i - theta_j)
-    ahead = np.where(off, _normal_cdf(gap / np.sqrt(np.maximum(spread, 1e-12))), 1.0)
-    log_first = np.log(np.maximum(ahead, 1e-300)).sum(axis=-1)
-    first = np.exp(log_first - log_first.max(axis=-1, keepdims=True))
-    first /= first.sum(axis=-1, keepdims=True)  # chance-like weight of being first
-    sd = np.sqrt(var)
-    apart = gap / (1.96 * (sd[..., :, None] + sd[..., None, :]))
-    overlap = np.where(off, np.exp(-(apart**2)), 0.0)  # ~1 while two 95% intervals overlap
-    contest = (first[..., :, None] * overlap).sum(axis=-2) + first * overlap.sum(axis=-1)
-    q = doubt.sum(axis=-1) + FIRST_PLACE_WEIGHT * (m - 1) * contest
-    g = np.swapaxes(centred, -1, -2) @ (q[..., :, None] * centred)  # (C Sigma)' Q (C Sigma)
-    dg = np.diagonal(g, axis1=-2, axis2=-1)
-    quad = dg[..., :, None] + dg[..., None, :] - 2.0 * g
+    spread = np.maximum(ds[..., :, None] + ds[..., None, :] - 2.0 * sigma, 1e-12)
+    z2 = gap**2 / spread  # Var(theta_i - theta_j) above
     p = 1.0 / (1.0 + np.exp(theta[..., None, :] - theta[..., :, None]))
     w = p * (1.0 - p)
-    gain: np.ndarray = np.maximum(w * quad / (1.0 + w * spread), 0.0)
-    gain[..., range(m), range(m)] = 0.0
-    return gain
+    # The order: the Laplacian of the doubt weights c_kl.
+    doubt = np.where(off, np.exp(-z2 / 2.0), 0.0)
+    laplacian = -doubt
+    laplacian[..., range(m), range(m)] = doubt.sum(axis=-1)
+    order = _pair_reduction(sigma @ laplacian @ sigma, w, spread, m)
+    # The winner: the leader and the challengers whose intervals it does not yet clear.
+    runs = np.arange(r.shape[0])
+    leader = r.argmax(axis=-1)
+    lead = (r[runs, leader][:, None] - r) / (1.96 * (sd[runs, leader][:, None] + sd))
+    q = np.exp(-(lead**2))
+    q[runs, leader] = 0.0
+    q[runs, leader] = q.max(axis=-1)
+    winner = _pair_reduction(
+        np.swapaxes(centred, -1, -2) @ (q[..., :, None] * centred), w, spread, m
+    )
+    wrong = np.where(off, _normal_cdf(-np.sqrt(z2)), 0.0).sum(axis=(-2, -1)) / (m * (m - 1))
+    share = np.clip(1.0 - wrong / SETTLED_DISCORDANCE, 0.0, 1.0)[:, None, None]
+    out: np.ndarray = (1.0 - share) * order + share * winner
+    return out
 
 
 def expected_gain(state: MatchState) -> np.ndarray:
     """Expected reduction of the leaderboard's uncertainty from one more vote on each pair.
 
-    Symmetric ``(M, M)``, zero on the diagonal, not restricted to usable pairs (see the
+    Symmetric ``(M, M)``, zero on the diagonal, not restricted to usable pairs, in relative
+    units (the mixture of the two criteria, each scaled to 1 for its best pair; see the
     module docstring for the measure).
     """
     m = state.n_models
@@ -228,6 +247,15 @@ def _active(
     return out
 
 
+def _paper(wins: np.ndarray, usable: np.ndarray) -> np.ndarray:
+    """The paper's rule for a batch (``(R, M, M)`` wins and usable): see :func:`paper_weights`."""
+    games = wins + np.swapaxes(wins, -1, -2)
+    rate = (wins + 1.0) / (games + 2.0)  # C_ab, with one pseudo-vote each way
+    spread = np.sqrt(rate * (1.0 - rate))
+    weight = spread * (1.0 / np.sqrt(games + 1.0) - 1.0 / np.sqrt(games + 2.0))
+    return _normalised(np.where(usable, weight, 0.0))
+
+
 def _recent_mask(state: MatchState) -> np.ndarray:
     m = state.n_models
     mask = np.zeros((m, m), dtype=bool)
@@ -256,6 +284,17 @@ def active_weights(state: MatchState) -> np.ndarray:
     wins = np.asarray(state.wins, dtype=np.float64)
     theta = design_fit(wins) if state.theta is None else np.asarray(state.theta, float)
     out: np.ndarray = _active(wins[None], theta[None], state.usable()[None], state.exploration)[0]
+    return out
+
+
+def paper_weights(state: MatchState) -> np.ndarray:
+    """Chatbot Arena's published active-sampling rule (Chiang et al. 2024, §5), a baseline for
+    the benchmark (not one of ``RULES``): ``P(a, b)`` proportional to
+    ``sqrt(Var(C_ab) / n_ab) - sqrt(Var(C_ab) / (n_ab + 1))``, ``C_ab`` the win rate of ``a``
+    over ``b`` and ``n_ab`` their battles, here with one pseudo-vote each way so that unplayed
+    pairs are finite: ``C_ab = (wins + 1) / (n_ab + 2)``, ``n_ab + 1`` and ``n_ab + 2``."""
+    wins = np.asarray(state.wins, dtype=np.float64)
+    out: np.ndarray = _paper(wins[None], state.usable()[None])[0]
     return out
 
 

@@ -2,7 +2,9 @@
 
 Each vote: the rule (:mod:`arena.ratings.matchmaking`) gives pair probabilities, one pair is
 drawn, and the voter picks A with the Bradley-Terry probability
-``1 / (1 + 10 ** ((R_B - R_A) / 400))`` of the true ratings. Many runs are simulated at once
+``1 / (1 + 10 ** ((R_B - R_A) / 400))`` of the true ratings. Besides the ``RULES``, ``paper``
+(:func:`arena.ratings.matchmaking.paper_weights`, the published rule) can be simulated as a
+baseline. Many runs are simulated at once
 (the rules are computed for a batch of runs in one set of array operations), each with its
 own truth and random stream. At checkpoints the leaderboard is computed as the arena
 computes it (:func:`arena.ratings.bradley_terry.bt_from_counts`, honest intervals included)
@@ -33,6 +35,7 @@ from arena.ratings.matchmaking import (
     _active,
     _classic,
     _normalised,
+    _paper,
     design_fit,
 )
 
@@ -110,6 +113,8 @@ def _batch_weights(
         return _classic(wins + np.swapaxes(wins, 1, 2), usable, recent)
     if rule == "uniform":
         return _normalised(usable.astype(np.float64))
+    if rule == "paper":
+        return _paper(wins, usable)
     raise ValueError(f"unknown matchmaking rule {rule!r}")
 
 

@@ -7,16 +7,18 @@ Run from the project root:
 Simulated voters (:mod:`arena.ratings.simulation`): each run draws true strengths from
 N(0, 150 Elo) (as ``scripts/bench/ratings.py`` does), every vote follows Bradley-Terry with
 those strengths, and the three rules (``active``, ``classic``, ``uniform``) see the same
-truths run by run. For each rule and model count it prints the median over the runs of the
-votes needed until
+truths run by run, and so does ``paper``, the rule Chatbot Arena's paper proposes (Chiang et
+al. 2024, §5: pairs in proportion to the expected reduction of the win-rate interval's
+width; :func:`arena.ratings.matchmaking.paper_weights`) as a baseline. For each rule and
+model count it prints the median over the runs of the votes needed until
 
 - (a) the Spearman correlation of the arena's Bradley-Terry ratings with the truth is at
   least 0.9, and
 - (b) the true best model's 95% bootstrap interval clears every other model's,
 
-with the ratio active / classic (the target: at most 0.70 on both). A run that has not got
-there by ``--max-votes`` counts as ``--max-votes`` (a lower bound; the number of such runs is
-printed after the median as ``+n``).
+with the ratios active / classic (the target: at most 0.70 on both) and active / paper. A
+run that has not got there by ``--max-votes`` counts as ``--max-votes`` (a lower bound; the
+number of such runs is printed after the median as ``+n``).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from arena.ratings.matchmaking import RULES_ORDER  # noqa: E402
 from arena.ratings.simulation import RunResult, simulate  # noqa: E402
 
 TARGET_RATIO = 0.70
+BENCH_RULES = (*RULES_ORDER, "paper")
 
 
 def median_votes(results: list[RunResult], attr: str, cap: int) -> tuple[float, int]:
@@ -75,7 +78,7 @@ def main() -> int:
         f"runs={args.runs} truths~N(0, {args.sd:g} Elo) max_votes={args.max_votes} "
         f"bootstrap_rounds={args.rounds} seed={args.seed} jobs={args.jobs}"
     )
-    tasks = [(m, rule) for m in sorted(args.models, reverse=True) for rule in RULES_ORDER]
+    tasks = [(m, rule) for m in sorted(args.models, reverse=True) for rule in BENCH_RULES]
     with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         futures = [pool.submit(run_one, m, rule, args) for m, rule in tasks]
         done = {(r[0], r[1]): r for r in (f.result() for f in futures)}
@@ -84,7 +87,7 @@ def main() -> int:
     print("-" * len(header))
     ok = True
     for m in args.models:
-        for rule in RULES_ORDER:
+        for rule in BENCH_RULES:
             _, _, a, miss_a, b, miss_b, took = done[(m, rule)]
             cell_a = f"{a:.0f}" + (f" +{miss_a}" if miss_a else "")
             cell_b = f"{b:.0f}" + (f" +{miss_b}" if miss_b else "")
@@ -94,6 +97,9 @@ def main() -> int:
         verdict = "met" if ra <= TARGET_RATIO and rb <= TARGET_RATIO else "NOT met"
         ok &= verdict == "met"
         print(f"{m:>6} {'a/c':>8} {ra:>18.2f} {rb:>16.2f}   target <= {TARGET_RATIO}: {verdict}")
+        pa = done[(m, "active")][2] / done[(m, "paper")][2]
+        pb = done[(m, "active")][4] / done[(m, "paper")][4]
+        print(f"{m:>6} {'a/p':>8} {pa:>18.2f} {pb:>16.2f}")
     print(f"total {time.perf_counter() - started:.0f} s")
     return 0 if ok else 1
 

@@ -14,6 +14,7 @@ from arena.ratings.matchmaking import (
     draw_pair,
     expected_gain,
     pair_weights,
+    paper_weights,
     plan_battles,
     planner_priorities,
     uniform_weights,
@@ -27,7 +28,8 @@ def bt_wins(truth: np.ndarray, per_pair: int, seed: int) -> np.ndarray:
     m = len(truth)
     p = 1.0 / (1.0 + 10.0 ** ((truth[None, :] - truth[:, None]) / 400.0))
     wins = np.triu(rng.binomial(per_pair, p), 1).astype(float)
-    return wins + np.triu(per_pair - wins, 1).T * (np.triu(np.ones((m, m)), 1).T > 0)
+    out: np.ndarray = wins + np.triu(per_pair - wins, 1).T * (np.triu(np.ones((m, m)), 1).T > 0)
+    return out
 
 
 def check_probabilities(weights: np.ndarray, usable: np.ndarray) -> None:
@@ -95,7 +97,7 @@ def test_active_rule_concentrates_on_the_contest_for_first_place() -> None:
     truth = np.array([0.0, 100.0, 200.0, 300.0, 320.0])  # 3 and 4 contest the top
     weights = active_weights(MatchState(bt_wins(truth, 40, seed=2)))
     top_pair = weights[3, 4] + weights[4, 3]
-    assert top_pair == weights.max() * 2
+    assert np.isclose(top_pair, weights.max() * 2)
     involving_top = weights[[3, 4]].sum() + weights[:, [3, 4]].sum() - top_pair
     assert involving_top > 0.6
 
@@ -146,20 +148,47 @@ def test_pair_weights_by_name() -> None:
         pair_weights("greedy", state)
 
 
+def test_active_focus_moves_from_the_order_to_the_winner() -> None:
+    # Early (the order in doubt): balanced coverage first, so the model without battles
+    # is in the best pairs, as under the classic rule.
+    early = bt_wins(np.array([0.0, 20.0, 40.0, 60.0, 80.0]), 2, seed=4)
+    early[4, :] = early[:, 4] = 0
+    priorities = planner_priorities(MatchState(early))
+    assert priorities[4].sum() > 0.7 and priorities[4].min() == 0.0
+    # Then, among close models, the pairs likely to be in the wrong order.
+    close = MatchState(bt_wins(np.array([0.0, 20.0, 40.0, 800.0]), 10, seed=4))
+    upper = planner_priorities(close)[np.triu_indices(4, 1)]  # (0, 1), (0, 2), ... (2, 3)
+    assert upper[0] == upper.max() and upper[-1] == upper.min()
+    # Once the order is settled: the contest for first place.
+    settled = MatchState(bt_wins(np.array([0.0, 20.0, 400.0, 800.0]), 10, seed=4))
+    upper = np.triu(planner_priorities(settled), 1)
+    assert upper[2, 3] == upper.max() > 1.5 * upper[0, 1]
+
+
+def test_paper_rule() -> None:
+    wins = np.zeros((4, 4))
+    wins[0, 1], wins[1, 0] = 5, 5  # 10 even battles
+    wins[0, 2] = 10  # 10 one-sided battles
+    allowed = ~np.eye(4, dtype=bool)
+    allowed[2, 3] = allowed[3, 2] = False
+    state = MatchState(wins, allowed=allowed)
+    weights = paper_weights(state)
+    check_probabilities(weights, state.usable())
+    assert weights[0, 3] > weights[0, 1] > weights[0, 2] > 0  # unplayed, even, one-sided
+    assert weights[2, 3] == 0
+    assert "paper" not in RULES  # a baseline for the benchmark, not a setting
+
+
 def test_planner_spends_battles_where_the_board_is_least_certain() -> None:
     truth = np.array([0.0, 20.0, 400.0, 800.0])
     state = MatchState(bt_wins(truth, 10, seed=4))
     priorities = planner_priorities(state)
     assert np.isclose(priorities.sum(), 2.0) and np.isclose(np.triu(priorities, 1).sum(), 1.0)
-    # The closest, least settled pair and the contest for first place come first; the
-    # pair furthest apart last.
-    upper = {(i, j): priorities[i, j] for i in range(4) for j in range(i + 1, 4)}
-    ranked = sorted(upper, key=lambda pair: -upper[pair])
-    assert set(ranked[:2]) == {(0, 1), (2, 3)} and ranked[-1] == (1, 3)
     plan = plan_battles(state, total=60, minimum=2)
     assert plan.sum() == 120 and (plan == plan.T).all()  # symmetric: each battle twice
     assert plan[np.triu_indices(4, 1)].min() >= 2
-    assert plan[0, 1] == np.triu(plan, 1).max()
+    # The order is settled: most battles go to the contest for first place.
+    assert plan[2, 3] == np.triu(plan, 1).max() and plan[2, 3] > 60 / 2
     blocked = np.ones((4, 4), dtype=bool)
     blocked[0, 1] = blocked[1, 0] = False
     assert plan_battles(MatchState(state.wins, allowed=blocked), total=10)[0, 1] == 0
