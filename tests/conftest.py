@@ -19,6 +19,7 @@ from flask import Flask, has_app_context
 from flask.testing import FlaskClient, FlaskCliRunner
 
 from arena.extensions import db
+from arena.ops import pool_report_cache
 from arena.ops.export_builds import BUILDER_KEY, Builder
 from tests.support import databases
 from tests.support.app import make_app
@@ -39,6 +40,15 @@ def _no_app_context_left() -> Iterator[None]:
     later test's CLI runs (Flask's commands use the current app when there is one)."""
     yield
     assert not has_app_context(), "the test left an application context pushed"
+
+
+@pytest.fixture(autouse=True)
+def _pool_reports_wait_for_their_computation(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The test databases are tiny: /status computes its pool report in a thread and the view
+    waits for it, however long a busy machine makes it take (the background process of large
+    arenas is tested on its own, in tests/ops/test_status_cache.py)."""
+    monkeypatch.setattr(pool_report_cache, "QUICK_SECONDS", 60.0)
+    monkeypatch.setattr(pool_report_cache, "WAIT_SECONDS", 120.0)
 
 
 def pytest_report_header() -> str:
