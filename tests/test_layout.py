@@ -22,17 +22,18 @@ MAX_LINES = 400
 #: Each part of the package (a top-level module or folder) -> the parts it may import.
 ALLOWED: dict[str, set[str]] = {
     "config": set(),
+    "filelocks": set(),
     "extensions": set(),
     "rendering": set(),
-    "backends": set(),
+    "backends": {"filelocks"},
     "ratings": set(),
     "database": {"extensions"},
     "models": {"extensions"},
     "play": {"extensions", "models", "rendering", "backends", "ratings"},
-    "leaderboard": {"extensions", "database", "models", "ratings", "play"},
+    "leaderboard": {"extensions", "database", "filelocks", "models", "ratings", "play"},
     "pregen": {"extensions", "database", "models", "rendering", "backends", "ratings", "play"},
     "ops": {
-        "extensions", "database", "models", "rendering", "backends", "ratings",
+        "extensions", "database", "filelocks", "models", "rendering", "backends", "ratings",
         "play", "leaderboard", "pregen",
     },
     "web": {"extensions", "rendering", "backends", "play", "leaderboard", "pregen", "ops"},

@@ -14,7 +14,6 @@ check ends), so a hung backend never holds a web worker.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -35,6 +34,7 @@ from arena.backends.registry import (
     parse_backends,
     probe_spec,
 )
+from arena.filelocks import try_flock, unflock
 
 __all__ = [
     "ProbeResult",
@@ -139,7 +139,7 @@ def probe_cached() -> ProbeResult:
     age = last.age_seconds() if last is not None else None
     if last is not None and age is not None and age < float(config["BACKEND_PROBE_CACHE_SECONDS"]):
         return last
-    lock = _try_lock(Path(instance) / PROBE_LOCK)
+    lock = try_flock(Path(instance) / PROBE_LOCK)
     if lock is None:  # another process (or thread) is checking: no wait here
         return replace(last, checking=True) if last else ProbeResult(None, None, checking=True)
     snapshot = dict(config)  # the thread reads no app state
@@ -180,8 +180,7 @@ def _check(
         _write(path, key, result)
         done.append(result)
     finally:
-        fcntl.flock(lock, fcntl.LOCK_UN)
-        lock.close()
+        unflock(lock)
 
 
 def _specs_key(specs: list[BackendSpec], config: Mapping[str, Any]) -> str:
@@ -192,16 +191,6 @@ def _specs_key(specs: list[BackendSpec], config: Mapping[str, Any]) -> str:
     ]
     raw.append([config.get("OLLAMA_URL"), config.get("OLLAMA_API_KEY")])
     return hashlib.sha256(json.dumps(raw, default=str).encode()).hexdigest()[:32]
-
-
-def _try_lock(path: Path) -> IO[str] | None:
-    handle = open(path, "a+")  # noqa: SIM115  (held by the checking thread, closed there)
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        return None
-    return handle
 
 
 def _read(path: Path, key: str) -> ProbeResult | None:

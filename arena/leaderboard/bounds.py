@@ -11,7 +11,6 @@ PostgreSQL the same advisory lock), so the worker's refresh and the web take tur
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import math
 import threading
@@ -27,6 +26,7 @@ from sqlalchemy import Connection, text
 
 from arena.database import advisory_key
 from arena.extensions import db
+from arena.filelocks import try_flock, unflock
 from arena.leaderboard.board import Board
 
 log = logging.getLogger(__name__)
@@ -145,21 +145,6 @@ _RUNNING: set[threading.Thread] = set()
 _RUNNING_LOCK = threading.Lock()
 
 
-def _try_flock(path: Path) -> IO[str] | None:
-    handle = open(path, "a+")  # noqa: SIM115  (kept open while the lock is held)
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        return None
-    return handle
-
-
-def _unflock(handle: IO[str]) -> None:
-    fcntl.flock(handle, fcntl.LOCK_UN)
-    handle.close()
-
-
 @dataclass
 class HeldLock:
     """A lock taken by :func:`try_lock`; :meth:`release` it once (from any thread)."""
@@ -181,7 +166,7 @@ class HeldLock:
                 self.conn.commit()
                 self.conn.close()
         finally:
-            _unflock(self.handle)
+            unflock(self.handle)
 
 
 def try_lock(app: Flask, name: str) -> HeldLock | None:
@@ -191,7 +176,7 @@ def try_lock(app: Flask, name: str) -> HeldLock | None:
     and on PostgreSQL the advisory lock of ``name`` on a connection of its own. Needs an app
     context.
     """
-    handle = _try_flock(Path(app.instance_path) / f".{name}.lock")
+    handle = try_flock(Path(app.instance_path) / f".{name}.lock")
     if handle is None:
         return None
     if db.engine.dialect.name != "postgresql":
@@ -204,11 +189,11 @@ def try_lock(app: Flask, name: str) -> HeldLock | None:
         conn.commit()
     except BaseException:
         conn.close()
-        _unflock(handle)
+        unflock(handle)
         raise
     if not taken:
         conn.close()
-        _unflock(handle)
+        unflock(handle)
         return None
     return HeldLock(handle, name, conn)
 
@@ -220,14 +205,14 @@ class WaitingPlace:
     handle: IO[str]
 
     def release(self) -> None:
-        _unflock(self.handle)
+        unflock(self.handle)
 
 
 def waiting_place(app: Flask, name: str, places: int) -> WaitingPlace | None:
     """A free waiting place among ``places`` for ``name`` on this machine (lock files, freed
     when their process ends), or None when all are taken."""
     for number in range(places):
-        handle = _try_flock(Path(app.instance_path) / f".{name}-wait-{number}.lock")
+        handle = try_flock(Path(app.instance_path) / f".{name}-wait-{number}.lock")
         if handle is not None:
             return WaitingPlace(handle)
     return None

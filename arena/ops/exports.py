@@ -28,7 +28,6 @@ itself through ``X-Accel-Redirect``), with a ``Content-Length``, ranges and the 
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -44,6 +43,7 @@ from flask import Flask
 from sqlalchemy import Connection
 
 from arena.extensions import db
+from arena.filelocks import try_flock
 from arena.leaderboard import exports
 from arena.leaderboard.cache import votes_version
 from arena.leaderboard.filters import Filters
@@ -144,13 +144,7 @@ class ExportStore:
     def _try_lock(self, path: Path) -> IO[str] | None:
         """``path`` opened and locked (``flock``, not blocking), or None when it is held."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        handle = open(path, "a+")  # noqa: SIM115  (returned open: the lock lives with it)
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
-            return None
-        return handle
+        return try_flock(path)
 
     def try_lock(self, export: VoteExport) -> IO[str] | None:
         """The shape's build lock, open and held, or None when a build holds it. The lock is

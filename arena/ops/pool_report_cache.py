@@ -25,7 +25,6 @@ the last report, marked ``failed``). The worker stores a new report after each b
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import logging
@@ -43,6 +42,7 @@ from typing import IO, Any
 from flask import Flask
 
 from arena.backends.redact import redact_data
+from arena.filelocks import try_flock, unflock
 from arena.pregen.status import pool_report
 
 log = logging.getLogger(__name__)
@@ -127,12 +127,12 @@ def served(app: Flask) -> PoolReport:
     if _failed_lately(folder):
         return replace(last or PoolReport(None, None), updating=False, failed=True)
     stale = replace(last, updating=True) if last is not None else PoolReport(None, None, 0.0, True)
-    lock = _try_lock(folder / REPORT_LOCK)
+    lock = try_flock(folder / REPORT_LOCK)
     if lock is None:  # another process (or thread) of the machine is computing it
         return stale
     last, seconds = _read(folder / REPORT_FILE, key)  # stored while this one looked?
     if last is not None and _younger(last, max_age):
-        _unlock(lock)
+        unflock(lock)
         return last
     if seconds is not None and seconds >= QUICK_SECONDS:
         try:
@@ -157,13 +157,13 @@ def refresh(app: Flask) -> bool:
     """Compute and store the report now, in this process (the worker, after a batch); False
     when another process of the machine is computing one."""
     folder = Path(app.instance_path)
-    lock = _try_lock(folder / REPORT_LOCK)
+    lock = try_flock(folder / REPORT_LOCK)
     if lock is None:
         return False
     try:
         _compute(app, folder, _key(app.config))
     finally:
-        _unlock(lock)
+        unflock(lock)
     return True
 
 
@@ -214,7 +214,7 @@ def _start_thread(app: Flask, lock: IO[str]) -> _Job:
             log.exception("the pool report could not be computed")
             _record_failure(folder)
         finally:
-            _unlock(lock)
+            unflock(lock)
             job.done.set()
 
     thread = threading.Thread(target=run, name="pool-report", daemon=True)
@@ -276,21 +276,6 @@ def _key(config: Mapping[str, Any]) -> str:
     names = ("POOL_TARGET", "POOL_ACTIVE_VOTER_DAYS", "BATTLE_CAP", "SQLALCHEMY_DATABASE_URI")
     raw = json.dumps([config.get(name) for name in names], default=str)
     return hashlib.sha256(raw.encode()).hexdigest()[:32]
-
-
-def _try_lock(path: Path) -> IO[str] | None:
-    handle = open(path, "a+")  # noqa: SIM115  (held while computing, closed by _unlock)
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        return None
-    return handle
-
-
-def _unlock(handle: IO[str]) -> None:
-    fcntl.flock(handle, fcntl.LOCK_UN)
-    handle.close()
 
 
 def _read(path: Path, key: str) -> tuple[PoolReport | None, float | None]:
