@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import current_app, has_request_context
-from sqlalchemy import Connection, and_, delete, false, func, insert, select, true
+from sqlalchemy import Connection, ScalarSelect, and_, delete, false, func, insert, select, true
 from sqlalchemy.exc import OperationalError
 
 from arena.database import database_lock
@@ -70,13 +70,9 @@ def data_version(conn: Connection) -> str:
     count of usable ones and highest id (for tokens/s and lengths). Models: id, tag, display
     name, size and enabled flag of each (sizes drive the size-aware Elo).
     """
-    flagged = Vote.excluded == true()
     counts = conn.execute(
         select(
-            select(func.count()).select_from(Vote).scalar_subquery(),
-            select(func.max(Vote.id)).scalar_subquery(),
-            select(func.count()).select_from(Vote).where(flagged).scalar_subquery(),
-            select(func.coalesce(func.sum(Vote.id), 0)).where(flagged).scalar_subquery(),
+            *_vote_count_columns(),
             select(func.count())
             .select_from(Response)
             .where(Response.status == "ok")
@@ -99,18 +95,21 @@ def current_version() -> str:
         return data_version(conn)
 
 
-def _vote_counts(conn: Connection) -> list[Any]:
-    """Count and highest id of the votes, count and id-sum of the flagged ones."""
+def _vote_count_columns() -> list[ScalarSelect[Any]]:
+    """Count and highest id of the votes, count and id-sum of the flagged ones: a new vote,
+    or a flag set or lifted, changes them."""
     flagged = Vote.excluded == true()
-    counts = conn.execute(
-        select(
-            select(func.count()).select_from(Vote).scalar_subquery(),
-            select(func.max(Vote.id)).scalar_subquery(),
-            select(func.count()).select_from(Vote).where(flagged).scalar_subquery(),
-            select(func.coalesce(func.sum(Vote.id), 0)).where(flagged).scalar_subquery(),
-        )
-    ).one()
-    return list(counts)
+    return [
+        select(func.count()).select_from(Vote).scalar_subquery(),
+        select(func.max(Vote.id)).scalar_subquery(),
+        select(func.count()).select_from(Vote).where(flagged).scalar_subquery(),
+        select(func.coalesce(func.sum(Vote.id), 0)).where(flagged).scalar_subquery(),
+    ]
+
+
+def _vote_counts(conn: Connection) -> list[Any]:
+    """:func:`_vote_count_columns` read now."""
+    return list(conn.execute(select(*_vote_count_columns())).one())
 
 
 def votes_version(conn: Connection, *, answers: bool = False) -> str:
