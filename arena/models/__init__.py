@@ -2,8 +2,9 @@
 
 ``core`` holds the product's own data (Model, Prompt, Response, Battle, Vote); ``pregen`` the
 batch runs, their failures, the visitors' queue and the worker's heartbeat; ``leaderboard``
-the cache of computed leaderboards; ``admin`` the operators' sign-ins; ``types`` the UTC
-column type and id helpers. Import the tables from here: ``from arena.models import Vote``.
+the cache of computed leaderboards; ``admin`` the operators' sign-ins; ``judges`` the judges
+and their verdicts; ``types`` the UTC column type and id helpers. Import the tables from
+here: ``from arena.models import Vote``.
 """
 
 from arena.models.admin import AdminSession
@@ -17,6 +18,7 @@ from arena.models.core import (
     Response,
     Vote,
 )
+from arena.models.judges import JUDGEMENT_STATUSES, ORDER_VERDICTS, Judge, Judgement
 from arena.models.leaderboard import LeaderboardCache
 from arena.models.pregen import (
     RUN_STATUSES,
@@ -30,6 +32,8 @@ from arena.models.pregen import (
 from arena.models.types import UTCDateTime, is_token_id, prompt_hash, utcnow
 
 __all__ = [
+    "JUDGEMENT_STATUSES",
+    "ORDER_VERDICTS",
     "OUTCOMES",
     "PROMPT_SOURCES",
     "RESPONSE_STATUSES",
@@ -40,6 +44,8 @@ __all__ = [
     "Battle",
     "GenerationFailure",
     "GenerationRun",
+    "Judge",
+    "Judgement",
     "LeaderboardCache",
     "Model",
     "Prompt",
