@@ -32,12 +32,20 @@ ALLOWED: dict[str, set[str]] = {
     "play": {"extensions", "models", "rendering", "backends", "ratings"},
     "leaderboard": {"extensions", "database", "filelocks", "models", "ratings", "play"},
     "pregen": {"extensions", "database", "models", "rendering", "backends", "ratings", "play"},
+    "judging": {
+        "extensions", "database", "filelocks", "models", "backends", "ratings", "play",
+        "leaderboard", "pregen",
+    },
     "ops": {
         "extensions", "database", "filelocks", "models", "rendering", "backends", "ratings",
-        "play", "leaderboard", "pregen",
+        "play", "leaderboard", "pregen", "judging",
     },
-    "web": {"extensions", "rendering", "backends", "play", "leaderboard", "pregen", "ops"},
-    "cli": {"extensions", "database", "backends", "play", "leaderboard", "pregen", "ops"},
+    "web": {
+        "extensions", "rendering", "backends", "play", "leaderboard", "pregen", "judging", "ops",
+    },
+    "cli": {
+        "extensions", "database", "backends", "play", "leaderboard", "pregen", "judging", "ops",
+    },
     "migrations": {"database"},
 }  # fmt: skip
 #: Modules of ``web`` and ``cli`` that others of their folder may import (shared helpers);
