@@ -167,6 +167,21 @@ SETTINGS: dict[str, Setting] = {
     "VISITOR_QUEUE_PER_ADDRESS": Setting(3, whole(0)),
     # How often the waiting page reloads itself, in seconds.
     "VISITOR_REFRESH_SECONDS": Setting(3, whole(1)),
+    # Judges (batch evaluation, README "Judges"): the worker judges stored answer pairs after
+    # pre-generation in its nightly window when JUDGE_IN_WINDOW is true; a judge never judges
+    # a pair holding its own answer unless JUDGE_ALLOW_SELF; the judge prompt file (None:
+    # <instance>/judge_prompt.txt, copied there from the package's default on first use); the
+    # judge's context (None: GEN_NUM_CTX), longest verdict, fixed seed; a judge whose requests
+    # fail this many pairs in a row, or that gives no verdict this many times in a row, is
+    # skipped for the rest of the run.
+    "JUDGE_IN_WINDOW": Setting(False, FLAG),
+    "JUDGE_ALLOW_SELF": Setting(False, FLAG),
+    "JUDGE_PROMPT_FILE": Setting(None, optional(TEXT, "none (<instance>/judge_prompt.txt)")),
+    "JUDGE_NUM_CTX": Setting(None, optional(whole(256), "none (GEN_NUM_CTX)")),
+    "JUDGE_NUM_PREDICT": Setting(512, whole(1)),
+    "JUDGE_SEED": Setting(42, whole(0)),
+    "JUDGE_MAX_FAILURES": Setting(3, whole(1)),
+    "JUDGE_MAX_UNPARSED": Setting(20, whole(1)),
     # Size classes for leaderboard filters, cut at these sizes in billions (ascending):
     # [2, 4, 9] gives <= 2B, 2-4B, 4-9B and > 9B.
     "SIZE_CLASS_BOUNDS_B": Setting([2, 4, 9], BOUNDS),
