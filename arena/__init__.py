@@ -77,6 +77,8 @@ def _configure(app: Flask, test_config: dict[str, Any] | None) -> None:
         )
         app.config.update(settings)
         app.config["SQLALCHEMY_DATABASE_URI"] = config.database_url(settings, app.instance_path)
+        if not app.config.get("SECRET_KEY") and settings.get("SECRET_KEY_FILE"):
+            app.config["SECRET_KEY"] = config.read_secret_key(settings["SECRET_KEY_FILE"])
         if not app.config.get("SECRET_KEY"):
             app.config["SECRET_KEY"] = config.ensure_secret_key(app.instance_path)
     except config.SettingError as error:

@@ -75,6 +75,37 @@ def test_secret_key_is_generated_once_into_the_instance(tmp_path: Path) -> None:
     assert other.config["SECRET_KEY"] != first.config["SECRET_KEY"]
 
 
+def test_secret_key_file_gives_every_instance_the_same_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key_file = tmp_path / "arena.key"
+    key_file.write_text("a-long-random-key-shared-by-every-web-node\n")
+    monkeypatch.setenv("ARENA_SECRET_KEY_FILE", str(key_file))
+    nodes = [
+        create_app({"INSTANCE_PATH": str(tmp_path / name), "AUTO_MIGRATE": False})
+        for name in ("node1", "node2")
+    ]
+    assert {app.config["SECRET_KEY"] for app in nodes} == {
+        "a-long-random-key-shared-by-every-web-node"
+    }
+    assert not (tmp_path / "node1" / "secret_key").exists()  # nothing generated
+    # SECRET_KEY itself wins over the file.
+    explicit = create_app(
+        {"INSTANCE_PATH": str(tmp_path / "node3"), "AUTO_MIGRATE": False, "SECRET_KEY": "k"}
+    )
+    assert explicit.config["SECRET_KEY"] == "k"
+    # A missing or empty file stops the start with one line naming the setting.
+    for content in (None, "  \n"):
+        if content is None:
+            key_file.unlink()
+        else:
+            key_file.write_text(content)
+        with pytest.raises(SystemExit) as stopped:
+            create_app({"INSTANCE_PATH": str(tmp_path / "node4"), "AUTO_MIGRATE": False})
+        assert stopped.value.code == 2
+        assert f"SECRET_KEY_FILE '{key_file}'" in capsys.readouterr().err
+
+
 def test_instance_path_and_database_url_from_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

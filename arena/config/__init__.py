@@ -9,6 +9,7 @@ from arena.config.settings import (
     database_url,
     ensure_secret_key,
     load_settings,
+    read_secret_key,
 )
 from arena.config.table import (
     ALIASES,
@@ -31,4 +32,5 @@ __all__ = [
     "database_url",
     "ensure_secret_key",
     "load_settings",
+    "read_secret_key",
 ]

@@ -195,6 +195,20 @@ def ensure_secret_key(instance_path: str) -> str:
     return key
 
 
+def read_secret_key(path: str) -> str:
+    """The key in ``SECRET_KEY_FILE`` (surrounding whitespace dropped): every web node given
+    the same file signs and reads the same cookies. Raises :class:`SettingError` when the
+    file cannot be read or is empty."""
+    try:
+        key = Path(path).read_text().strip()
+    except (OSError, UnicodeDecodeError) as error:
+        why = error.strerror if isinstance(error, OSError) else "not text"
+        raise SettingError(f"SECRET_KEY_FILE {path!r} cannot be read: {why}") from None
+    if not key:
+        raise SettingError(f"SECRET_KEY_FILE {path!r} is empty: put a long random key in it")
+    return key
+
+
 def _private(path: Path) -> None:
     """``path`` readable by its owner only (left as it is when not ours to change)."""
     try:

@@ -81,6 +81,9 @@ SETTINGS: dict[str, Setting] = {
     "AUTO_MIGRATE": Setting(True, FLAG),
     # Signs the voter cookie. None: generated once into <instance>/secret_key.
     "SECRET_KEY": Setting(None, optional(TEXT, "none (generated into the instance)")),
+    # A file holding the secret key (a mounted secret, one file copied to every web node),
+    # read at start-up when SECRET_KEY is unset. None: SECRET_KEY, or <instance>/secret_key.
+    "SECRET_KEY_FILE": Setting(None, optional(TEXT, "none (SECRET_KEY, or generated)")),
     # Longest prompt a visitor or an import may submit, in characters.
     "PROMPT_MAX_CHARS": Setting(4000, whole(1)),
     # Largest request body, in bytes (Flask's own setting): a larger one gets a 413 before it

@@ -59,7 +59,10 @@ def _instance() -> Iterator[Check]:
 
 def _secrets() -> Iterator[Check]:
     key_file = Path(current_app.instance_path) / "secret_key"
-    if os.environ.get("ARENA_SECRET_KEY") or not key_file.exists():
+    key_from_file = current_app.config.get("SECRET_KEY_FILE")
+    if key_from_file and not os.environ.get("ARENA_SECRET_KEY"):
+        yield Check(OK, f"secret key read from SECRET_KEY_FILE {key_from_file}")
+    elif os.environ.get("ARENA_SECRET_KEY") or not key_file.exists():
         yield Check(OK, "secret key set in the configuration")
     else:
         yield Check(OK, f"secret key generated in {key_file}")
