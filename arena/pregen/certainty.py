@@ -32,7 +32,16 @@ MIN_TARGET_FACTOR = 0.5
 def pair_priorities(models: Sequence[Model], config: Mapping[str, Any]) -> dict[Pair, float]:
     """Each pair's share of the expected gain (summing to 1), or {} when every pair should be
     treated alike (another rule, fewer than two models, no leaderboard yet)."""
-    if config.get("MATCHMAKING") != "active" or len(models) < 2:
+    if config.get("MATCHMAKING") != "active":
+        return {}
+    return pair_gains(models)
+
+
+def pair_gains(models: Sequence[Model]) -> dict[Pair, float]:
+    """Each pair's share of the expected gain of its next battle on the cached default
+    leaderboard, whatever the matchmaking rule (judging orders its pairs by it); {} with
+    fewer than two models or no leaderboard yet."""
+    if len(models) < 2:
         return {}
     wins = board_table().for_models([m.tag for m in models])
     if not wins.any():
