@@ -160,6 +160,9 @@ SETTINGS: dict[str, Setting] = {
     "WORKER_WINDOW_UNTIL": Setting("06:00", HH_MM),
     # How often the worker records that it is alive; pages call it gone after 3 missed beats.
     "WORKER_HEARTBEAT_SECONDS": Setting(10, number(0, above=True)),
+    # How often a standby worker tries to take the lease (and the active one checks it holds
+    # it); the standby takes over within about this long after the active worker dies.
+    "WORKER_LEASE_POLL_SECONDS": Setting(5.0, number(0, above=True)),
     # How often the worker looks for visitors' prompts when no batch is running, in seconds.
     "VISITOR_POLL_SECONDS": Setting(2, number(0, above=True)),
     # Visitors' own prompts join the shared battle pool only when this is true.

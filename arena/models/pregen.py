@@ -87,6 +87,9 @@ class VisitorRequest(DbModel):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The worker answering it (its heartbeat's name) while 'running': a request whose worker
+    # stopped beating is put back in the queue, and a worker that lost it stops writing to it.
+    claimed_by: Mapped[str | None] = mapped_column(String(40))
 
     prompt: Mapped[Prompt] = relationship("Prompt")
 
@@ -99,7 +102,9 @@ class VisitorRequest(DbModel):
 
 
 class WorkerHeartbeat(DbModel):
-    """The worker's last sign of life; the web pages call it running while this is fresh."""
+    """A worker's last sign of life (one row per host and instance folder); the web pages call
+    it running while this is fresh. ``role`` is 'active' for the one holding the lease (it runs
+    the nightly jobs), 'standby' for the others, None once stopped."""
 
     name: Mapped[str] = mapped_column(String(40), primary_key=True)
     pid: Mapped[int | None] = mapped_column()
@@ -108,3 +113,6 @@ class WorkerHeartbeat(DbModel):
     detail: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     beat_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    instance: Mapped[str | None] = mapped_column(Text)  # the worker's instance folder
+    role: Mapped[str | None] = mapped_column(String(20))  # active, standby (None: stopped)
+    role_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
