@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
 from typing import Any
 
 import click
@@ -11,6 +15,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from arena.ops.setup import ensure_database
+from arena.pregen import RunControl
 from arena.pregen.clock import SYSTEM_CLOCK, LimitError, parse_duration, resolve_until
 
 
@@ -60,3 +65,28 @@ def check_until(_ctx: click.Context, _param: click.Parameter, value: str | None)
         except LimitError as error:
             raise click.BadParameter(str(error)) from None
     return value
+
+
+@contextmanager
+def stop_on_signals(work: str = "answer") -> Iterator[RunControl]:
+    """SIGINT/SIGTERM: finish the ``work`` in progress (an answer, a pair), then stop; a
+    second SIGINT aborts. A batch command runs its service under the control it yields."""
+    asked: list[int] = []
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        if asked and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        asked.append(signum)
+        print(f"\nstopping after the {work} in progress (Ctrl-C again to abort)", file=sys.stderr)
+
+    control = RunControl(stop_requested=lambda: bool(asked))
+    try:
+        previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    except ValueError:  # not the main thread (e.g. called from a worker thread): no handlers
+        yield control
+        return
+    try:
+        yield control
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)

@@ -5,18 +5,13 @@
 
 from __future__ import annotations
 
-import signal
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
-from types import FrameType
 
 import click
 from flask.cli import with_appcontext
 
 from arena import pregen
-from arena.cli.common import check_budget, check_until, with_database
+from arena.cli.common import check_budget, check_until, stop_on_signals, with_database
 from arena.cli.progress import ProgressBar
 from arena.pregen.clock import format_seconds
 
@@ -72,7 +67,7 @@ def pregenerate_command(
     request = pregen.BatchRequest(n_prompts, selected, budget, until, dry_run, trigger)
     bar = ProgressBar()
     try:
-        with _stop_on_signals() as control:
+        with stop_on_signals() as control:
             result = pregen.run_batch(
                 request, control=control, progress=bar, on_plan=_print_plan if not dry_run else None
             )
@@ -126,27 +121,3 @@ def _print_plan(result: pregen.BatchResult) -> None:
     if result.deadline is not None:
         left = (result.deadline.at - pregen.SYSTEM_CLOCK.now()) / timedelta(seconds=1)
         click.echo(f"stops starting answers at {result.deadline.label} ({format_seconds(left)})")
-
-
-@contextmanager
-def _stop_on_signals() -> Iterator[pregen.RunControl]:
-    """SIGINT/SIGTERM: finish the answer in progress, then stop; a second SIGINT aborts."""
-    asked: list[int] = []
-
-    def handler(signum: int, _frame: FrameType | None) -> None:
-        if asked and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        asked.append(signum)
-        print("\nstopping after the answer in progress (Ctrl-C again to abort)", file=sys.stderr)
-
-    control = pregen.RunControl(stop_requested=lambda: bool(asked))
-    try:
-        previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    except ValueError:  # not the main thread (e.g. called from a worker thread): no handlers
-        yield control
-        return
-    try:
-        yield control
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
