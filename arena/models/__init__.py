@@ -2,9 +2,9 @@
 
 ``core`` holds the product's own data (Model, Prompt, Response, Battle, Vote); ``pregen`` the
 batch runs, their failures, the visitors' queue and the worker's heartbeat; ``leaderboard``
-the cache of computed leaderboards; ``admin`` the operators' sign-ins; ``judges`` the judges
-and their verdicts; ``types`` the UTC column type and id helpers. Import the tables from
-here: ``from arena.models import Vote``.
+the cache of computed leaderboards; ``nodes`` the web nodes serving the database; ``admin``
+the operators' sign-ins; ``judges`` the judges and their verdicts; ``types`` the UTC column
+type and id helpers. Import the tables from here: ``from arena.models import Vote``.
 """
 
 from arena.models.admin import AdminSession
@@ -20,6 +20,7 @@ from arena.models.core import (
 )
 from arena.models.judges import JUDGEMENT_STATUSES, ORDER_VERDICTS, Judge, Judgement
 from arena.models.leaderboard import LeaderboardCache
+from arena.models.nodes import WebNode
 from arena.models.pregen import (
     RUN_STATUSES,
     RUN_TRIGGERS,
@@ -53,6 +54,7 @@ __all__ = [
     "UTCDateTime",
     "VisitorRequest",
     "Vote",
+    "WebNode",
     "WorkerHeartbeat",
     "is_token_id",
     "prompt_hash",

@@ -12,6 +12,7 @@ from arena.backends.redact import redact_data
 from arena.models import utcnow
 from arena.ops import pool_report_cache
 from arena.ops.heartbeat import worker_status
+from arena.ops.nodes import nodes_report
 from arena.play.visitors import pending_count
 from arena.pregen.records import last_run
 from arena.pregen.status import recent_runs, run_report
@@ -34,6 +35,7 @@ def status_report(config: Mapping[str, Any], ollama_problem: str | None) -> dict
         "recent_runs": [r for r in runs if datetime.fromisoformat(r["started_at"]) >= since],
         "worker": worker_status(config),
         "queue": {"waiting": pending_count()},
+        "web_nodes": nodes_report(),
         "ollama": {"reachable": ollama_problem is None, "problem": ollama_problem},
     }
     return {"pool": pool, **redact_data(report)}  # the pool was redacted when computed

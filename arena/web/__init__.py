@@ -7,6 +7,7 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
+    from arena.ops import nodes
     from arena.ops.setup import ensure_database
     from arena.web import assets, errors, limits, security
     from arena.web.admin import bp as admin_bp
@@ -30,3 +31,4 @@ def init_app(app: Flask) -> None:
     @app.before_request
     def _database_ready() -> None:
         ensure_database(app)
+        nodes.beat(app)  # at most once a minute: this node is alive (arena.ops.nodes)
