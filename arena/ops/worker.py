@@ -1,6 +1,12 @@
 """The background worker: APScheduler running the nightly window, visitors' prompts and a
 heartbeat, as exactly one process per instance folder (a non-blocking lock file).
 
+Several workers may share one database (a standby on another machine): the one holding the
+lease (``arena.ops.lease``) is *active* and runs the nightly jobs (the window's batch, run
+requests, the leaderboard refresh, the backup); the others are *standby*, poll for the lease
+every ``WORKER_LEASE_POLL_SECONDS`` and take over when the active one dies. Every worker
+answers visitors' prompts: each request is claimed by one worker (``visitor.claim_next``).
+
 Generation is serialised inside the worker: the nightly batch and the visitors' queue never
 call the backend at the same time; during a batch, visitors' prompts are answered between
 two batch answers, ahead of the rest of the batch.
@@ -13,7 +19,6 @@ import os
 import random
 import threading
 from collections.abc import Callable
-from datetime import datetime, timedelta, tzinfo
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -21,8 +26,11 @@ from apscheduler.triggers.interval import IntervalTrigger
 from flask import Flask
 
 from arena import leaderboard
+from arena.models import utcnow
 from arena.ops import admin, backup, pool_report_cache
-from arena.ops.heartbeat import beat
+from arena.ops.heartbeat import beat, live_workers, mark_others_standby, worker_name
+from arena.ops.lease import Lease, lease_for
+from arena.ops.window import open_window, trigger_text, window_trigger
 from arena.play.visitors import pending_count
 from arena.pregen import batch as batch_service
 from arena.pregen import visitor
@@ -31,9 +39,6 @@ from arena.pregen.clock import (
     Clock,
     Deadline,
     clock_zone,
-    instant,
-    local_zone,
-    resolve_until,
 )
 from arena.pregen.generate import AnswerMaker, MeteredBackend
 from arena.pregen.hosts import ModelRouter
@@ -41,43 +46,10 @@ from arena.pregen.records import LockBusy, try_instance_lock
 from arena.pregen.runner import RunControl, summary_lines
 
 WORKER_LOCK = "worker"
-#: How far back to look for the window's last start when the worker starts.
-WINDOW_LOOKBACK = timedelta(hours=24)
 
 
 class WorkerAlreadyRunning(RuntimeError):
     pass
-
-
-def window_trigger(expression: str, zone: tzinfo | None = None) -> CronTrigger:
-    """The window's start as an APScheduler trigger in ``zone`` (default: the local zone,
-    ``clock.local_zone``), with its daylight-saving rules."""
-    zone = zone if zone is not None else local_zone()
-    try:
-        return CronTrigger.from_crontab(expression, timezone=zone)
-    except ValueError as error:
-        raise ValueError(
-            f"WORKER_WINDOW {expression!r} is not a cron expression: {error}"
-        ) from None
-
-
-def open_window(trigger: CronTrigger, until: str, now: datetime) -> Deadline | None:
-    """The current window's end if ``now`` is inside a window, else None.
-
-    ``until`` is read in the trigger's zone, on the day after the window's last start when
-    that time has passed (``resolve_until``): a window starting at 23:00 until 06:00 ends at
-    06:00 of the next morning's offset, also on the nights clocks change.
-    """
-    now = instant(now)  # compared as instants, whatever zone ``now`` carries
-    fire = trigger.get_next_fire_time(None, now - WINDOW_LOOKBACK)
-    last = None
-    while fire is not None and fire <= now:
-        last = fire
-        fire = trigger.get_next_fire_time(fire, fire + timedelta(seconds=1))
-    if last is None:
-        return None
-    end = resolve_until(until, last, trigger.timezone)
-    return Deadline(end, "until", f"window end {until}") if end > now else None
 
 
 class Worker:
@@ -89,6 +61,7 @@ class Worker:
         *,
         clock: Clock = SYSTEM_CLOCK,
         say: Callable[[str], None] = print,
+        lease: Lease | None = None,
     ) -> None:
         self.app = app
         self.clock = clock
@@ -100,6 +73,15 @@ class Worker:
         self.detail: str | None = None
         self.rng = random.Random()
         self._meter: MeteredBackend | None = None
+        self.lease = lease or lease_for(
+            str(app.config["SQLALCHEMY_DATABASE_URI"]), app.instance_path
+        )
+        self.name = worker_name(app.instance_path)
+        self.role = "standby"
+        self.role_since = utcnow()
+        self._roles = threading.Lock()  # one lease check at a time
+        self._pending_run: tuple[bool, str | None] = (False, None)
+        self._scheduler: BackgroundScheduler | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -122,8 +104,9 @@ class Worker:
         trigger = window_trigger(str(self.config["WORKER_WINDOW"]), clock_zone(self.clock))
         until = str(self.config["WORKER_WINDOW_UNTIL"])
         with self.app.app_context():
-            requeued = visitor.requeue_abandoned()
-            beat("idle", started=True)
+            # Its own last life's requests, and those of workers gone silent.
+            requeued = visitor.release_abandoned(live_workers(self.config) - {self.name})
+            beat("idle", started=True, role=self.role, role_since=self.role_since)
         # A visitors' poll skipped while the previous one still runs is expected, not a warning.
         logging.getLogger("apscheduler").setLevel(logging.ERROR)
         scheduler = BackgroundScheduler(timezone=trigger.timezone)
@@ -137,24 +120,76 @@ class Worker:
             self._window_job, trigger, id="window", coalesce=True, misfire_grace_time=3600
         )
         self._add_housekeeping(scheduler)
+        self._scheduler = scheduler
+        self._pending_run = (run_now, budget)
+        lease_poll = float(self.config["WORKER_LEASE_POLL_SECONDS"])
+        scheduler.add_job(
+            self._lease_job, IntervalTrigger(seconds=lease_poll), id="lease", coalesce=True
+        )
         scheduler.start()
-        window = open_window(trigger, until, self.clock.now())
         self.say(
             f"worker started (pid {os.getpid()}): window {trigger_text(trigger)} "
             f"until {until} ({trigger.timezone}), visitors' prompts every {poll:g} s"
             + (f"; {requeued} visitors' prompts put back in the queue" if requeued else "")
         )
-        if run_now or window is not None:
-            scheduler.add_job(self._batch_job, args=(window, budget), id="batch-now")
+        self._lease_job()  # a lone worker is active at once
+        if self.role == "standby":
+            self.say(
+                f"standby: another worker holds the lease ({self.lease.description}); "
+                f"trying again every {lease_poll:g} s"
+            )
         try:
             while not self.stopping.wait(0.2):
                 pass
         finally:
             self.say("worker stopping: finishing the answer in progress")
             scheduler.shutdown(wait=True)
+            self.lease.release()
             with self.app.app_context():
                 beat("stopped")
             self.say("worker stopped cleanly")
+
+    # -- the lease --------------------------------------------------------------------------
+
+    @property
+    def active(self) -> bool:
+        return self.role == "active" and not self.stopping.is_set()
+
+    def _lease_job(self) -> None:
+        """The standby tries to take the lease; the active worker checks it still holds it."""
+        with self._roles:
+            if self.stopping.is_set():
+                return
+            if self.role == "active":
+                if not self.lease.still_held():
+                    self._set_role("standby")
+                    self.say("lease lost (database unreachable?): standby now, jobs stop")
+            elif self.lease.try_take():
+                self._set_role("active")
+                self.say(f"active: this worker runs the nightly jobs ({self.lease.description})")
+                self._start_due_batch()
+
+    def _set_role(self, role: str) -> None:
+        self.role, self.role_since = role, utcnow()
+        with self.app.app_context():
+            try:
+                if role == "active":
+                    mark_others_standby()
+                beat(self.state, self.detail, role=role, role_since=self.role_since)
+            except Exception as error:  # the database: the next heartbeat says it
+                self.say(f"role not recorded: {type(error).__name__}: {error}")
+
+    def _start_due_batch(self) -> None:
+        """On becoming active: the batch of an open window (the one a dead worker left), or
+        the run asked for with --run-now."""
+        run_now, budget = self._pending_run
+        self._pending_run = (False, None)
+        trigger = window_trigger(str(self.config["WORKER_WINDOW"]), clock_zone(self.clock))
+        window = open_window(trigger, str(self.config["WORKER_WINDOW_UNTIL"]), self.clock.now())
+        if self._scheduler is not None and (run_now or window is not None):
+            self._scheduler.add_job(
+                self._batch_job, args=(window, budget), id="batch-now", replace_existing=True
+            )
 
     def _add_housekeeping(self, scheduler: BackgroundScheduler) -> None:
         """Leaderboard refresh, operators' run requests (from /admin), the nightly backup."""
@@ -185,6 +220,8 @@ class Worker:
 
     def _refresh_job(self) -> None:
         """Recompute the cached leaderboards whose votes changed, so page views never do."""
+        if not self.active:
+            return
         with self.app.app_context():
             try:
                 refreshed = leaderboard.refresh_cache()
@@ -195,13 +232,17 @@ class Worker:
             self.say(f"refreshed {refreshed} leaderboards")
 
     def _requests_job(self) -> None:
-        """Start a run an operator asked for on /admin."""
+        """Start a run an operator asked for on /admin (the active worker's instance folder)."""
+        if not self.active:
+            return
         request = admin.take_run_request(self.app.instance_path)
         if request is not None and not self.stopping.is_set():
             self.say(f"run requested from /admin at {request.get('requested_at')}")
             self._batch_job(None, request.get("budget"))
 
     def _backup_job(self) -> None:
+        if not self.active:
+            return
         with self.app.app_context():
             url, directory = self.config["SQLALCHEMY_DATABASE_URI"], backup.backup_dir()
             try:
@@ -213,7 +254,7 @@ class Worker:
 
     def _heartbeat(self) -> None:
         with self.app.app_context():
-            beat(self.state, self.detail)
+            beat(self.state, self.detail, role=self.role, role_since=self.role_since)
 
     def _maker(self) -> AnswerMaker:
         if self._meter is None:
@@ -228,14 +269,17 @@ class Worker:
                 return 0
             previous = self.state
             self.state, self.detail = "visitor", "answering visitors' prompts"
-            beat(self.state, self.detail)
+            beat(self.state, self.detail, role=self.role, role_since=self.role_since)
             try:
+                # Requests of workers gone silent go back in the queue first.
+                visitor.release_abandoned(live_workers(self.config) | {self.name})
                 handled = visitor.process_queue(
                     self._maker(),
                     self.config,
                     clock=self.clock,
                     rng=self.rng,
                     should_stop=self.stopping.is_set,
+                    worker=self.name,
                 )
             finally:
                 self.state, self.detail = previous, None
@@ -252,6 +296,8 @@ class Worker:
             self.generating.release()
 
     def _window_job(self) -> None:
+        if not self.active:
+            return
         trigger = window_trigger(str(self.config["WORKER_WINDOW"]), clock_zone(self.clock))
         window = open_window(trigger, str(self.config["WORKER_WINDOW_UNTIL"]), self.clock.now())
         if window is None:
@@ -262,14 +308,14 @@ class Worker:
     def _batch_job(self, window: Deadline | None, budget: str | None) -> None:
         """One batch run until the window's end (or the budget), visitors served first."""
         with self.generating, self.app.app_context():
-            if self.stopping.is_set():
+            if not self.active:
                 return
             self.state, self.detail = "batch", "pre-generating answers"
-            beat(self.state, self.detail)
+            beat(self.state, self.detail, role=self.role, role_since=self.role_since)
             control = RunControl(
                 clock=self.clock,
                 deadline=window,
-                stop_requested=self.stopping.is_set,
+                stop_requested=lambda: not self.active,  # stopping, or the lease lost
                 between_answers=self.serve_visitors,
             )
             # Each model answers on its own backend (hosts in parallel); visitors' prompts go
@@ -285,7 +331,7 @@ class Worker:
                 return
             finally:
                 self.state, self.detail = "idle", None
-                beat(self.state)
+                beat(self.state, role=self.role, role_since=self.role_since)
             if result.summary is None:
                 self.say("batch: nothing to do, the pool is full")
             else:
@@ -300,8 +346,3 @@ class Worker:
             pool_report_cache.refresh(self.app)
         except Exception as error:  # the database: log it, keep the worker up
             self.say(f"pool report not refreshed: {type(error).__name__}: {error}")
-
-
-def trigger_text(trigger: CronTrigger) -> str:
-    fields = {f.name: str(f) for f in trigger.fields}
-    return " ".join(fields[name] for name in ("minute", "hour", "day", "month", "day_of_week"))

@@ -8,10 +8,10 @@ that fails is replaced by another. The web side (queueing, the waiting page) is
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, or_, select, update
 
 from arena.extensions import db
 from arena.models import Model, Response, VisitorRequest, utcnow
@@ -26,37 +26,59 @@ MAX_REPLACEMENTS = 2
 TOKEN_WRITE_INTERVAL = 1.0  # seconds between progress writes while an answer streams
 
 
-def requeue_abandoned() -> int:
-    """Put requests a dead worker left 'running' back in the queue (at worker start)."""
+def release_abandoned(live: Collection[str]) -> int:
+    """Put back in the queue the requests left 'running' by a worker that is not in ``live``
+    (the workers whose heartbeat is fresh): a worker killed mid-answer, or stopped since.
+    The caller leaves its own name out of ``live`` at start-up (its last life's requests)."""
+    claimants: ColumnElement[bool] = VisitorRequest.claimed_by.is_(None)
+    if live:
+        claimants = or_(claimants, VisitorRequest.claimed_by.not_in(sorted(live)))
     result = db.session.execute(
         update(VisitorRequest)
-        .where(VisitorRequest.status == "running")
-        .values(status="queued", tokens=0, started_at=None)
+        .where(VisitorRequest.status == "running", claimants)
+        .values(status="queued", tokens=0, started_at=None, claimed_by=None)
     )
     db.session.commit()
     # Typed Result, though an UPDATE's is a CursorResult, which has rowcount.
     return result.rowcount or 0  # type: ignore[attr-defined]
 
 
-def _take_next() -> VisitorRequest | None:
-    """Claim the oldest queued request (atomically, in case two processes ever look)."""
+def claim_next(worker: str) -> VisitorRequest | None:
+    """Claim the oldest queued request for ``worker``; no two claimers ever get the same one.
+
+    On PostgreSQL the candidate is read ``FOR UPDATE SKIP LOCKED`` (racing workers take the
+    next ones instead of waiting); on both databases the claim is an UPDATE that only
+    succeeds while the request is still queued, so of two claimers exactly one wins.
+    """
+    on_postgres = db.session.get_bind().dialect.name == "postgresql"
     while True:
-        request_id = db.session.scalar(
+        candidate = (
             select(VisitorRequest.id)
             .where(VisitorRequest.status == "queued")
             .order_by(VisitorRequest.created_at, VisitorRequest.id)
             .limit(1)
         )
+        if on_postgres:
+            candidate = candidate.with_for_update(skip_locked=True)
+        request_id = db.session.scalar(candidate)
         if request_id is None:
+            db.session.commit()
             return None
         claimed = db.session.execute(
             update(VisitorRequest)
             .where(VisitorRequest.id == request_id, VisitorRequest.status == "queued")
-            .values(status="running", started_at=utcnow(), tokens=0)
+            .values(status="running", started_at=utcnow(), tokens=0, claimed_by=worker)
         )
         db.session.commit()
         if claimed.rowcount:  # type: ignore[attr-defined]  # an UPDATE's Result: a CursorResult
             return db.session.get(VisitorRequest, request_id)
+
+
+def still_claimed(request: VisitorRequest, worker: str) -> bool:
+    """Whether ``worker`` still holds ``request`` (it was not released and taken by another
+    while this worker was thought dead); reads it again from the database."""
+    db.session.refresh(request)
+    return request.status == "running" and request.claimed_by == worker
 
 
 def process_queue(
@@ -66,15 +88,17 @@ def process_queue(
     clock: Clock = SYSTEM_CLOCK,
     rng: random.Random | None = None,
     should_stop: Callable[[], bool] = lambda: False,
+    worker: str = "worker",
 ) -> int:
-    """Answer every queued request, oldest first; returns how many were handled."""
+    """Answer every queued request, oldest first, claimed as ``worker`` (its heartbeat's
+    name); returns how many were handled."""
     rng = rng or random.Random()
     handled = 0
     while not should_stop():
-        request = _take_next()
+        request = claim_next(worker)
         if request is None:
             break
-        answer_request(request, maker, config, clock=clock, rng=rng)
+        answer_request(request, maker, config, clock=clock, rng=rng, worker=worker)
         handled += 1
     return handled
 
@@ -86,8 +110,10 @@ def answer_request(
     *,
     clock: Clock = SYSTEM_CLOCK,
     rng: random.Random | None = None,
+    worker: str | None = None,
 ) -> None:
-    """Generate the two answers of one request, replacing a model that fails."""
+    """Generate the two answers of one request, replacing a model that fails. With
+    ``worker``, it stops as soon as the request is no longer claimed by that worker."""
     rng = rng or random.Random()
     chosen = choose_model_pair(rng)
     if chosen is None:
@@ -108,6 +134,8 @@ def answer_request(
     answered: list[int] = []
     reasons: list[str] = []
     while queue and len(answered) < ANSWERS_PER_REQUEST:
+        if worker is not None and not still_claimed(request, worker):
+            return  # released as abandoned and perhaps answered by another: leave it
         model = models[queue.pop(0)]
         if _answer_one(request, model, maker, config, clock, reasons):
             answered.append(model.id)
@@ -117,6 +145,8 @@ def answer_request(
             queue.append(spares.pop(0))
     if len(answered) < ANSWERS_PER_REQUEST:
         _finish(request, "failed", "; ".join(reasons) or "the models could not answer")
+        return
+    if worker is not None and not still_claimed(request, worker):
         return
     request.model_a_id, request.model_b_id = answered
     _finish(request, "done", None)
@@ -162,6 +192,7 @@ def _answer_one(
 
 def _finish(request: VisitorRequest, status: str, error: str | None) -> None:
     request.status = status
+    request.claimed_by = None
     request.error = error
     request.tokens = 0
     request.finished_at = utcnow()

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from arena.extensions import db
 from arena.models import GenerationRun, VisitorRequest
 from arena.ops.heartbeat import worker_status
-from arena.ops.worker import open_window, window_trigger
+from arena.ops.window import open_window, window_trigger
 from arena.play import visitors
 from arena.pregen.clock import SYSTEM_CLOCK, SystemClock, clock_zone, instant, local_zone
 from tests.support.fake_ollama import FakeOllama

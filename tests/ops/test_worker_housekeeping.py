@@ -17,8 +17,13 @@ from tests.support.fake_ollama import FakeOllama
 
 
 def _worker(app: Flask) -> tuple[Worker, list[str]]:
+    """A worker that took the lease (as a lone worker does when it starts)."""
     said: list[str] = []
-    return Worker(app, say=said.append), said
+    worker = Worker(app, say=said.append)
+    worker._lease_job()
+    assert worker.role == "active" and "active: this worker runs the nightly jobs" in said[0]
+    said.clear()
+    return worker, said
 
 
 def test_a_run_requested_on_admin_is_started_by_the_worker(

@@ -153,7 +153,7 @@ def test_the_system_clock_keeps_its_zone() -> None:
 _SHOW_ZONES = """
 import os, sys, time
 from datetime import datetime
-from arena.ops.worker import window_trigger
+from arena.ops.window import window_trigger
 from arena.pregen.clock import SystemClock, local_zone
 for tz in sys.argv[1:]:
     os.environ["TZ"] = tz
