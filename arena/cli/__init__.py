@@ -10,6 +10,7 @@ def init_app(app: Flask) -> None:
     from arena.cli.demo import demo_command
     from arena.cli.doctor import doctor_command
     from arena.cli.export import export_group
+    from arena.cli.judge import judge_command, judges_group
     from arena.cli.leaderboard import leaderboard_group
     from arena.cli.pregen import pregenerate_command
     from arena.cli.prompts import prompts_group
@@ -19,6 +20,8 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(prompts_group)
     app.cli.add_command(pregenerate_command)
     app.cli.add_command(worker_command)
+    app.cli.add_command(judge_command)
+    app.cli.add_command(judges_group)
     app.cli.add_command(backup_command)
     app.cli.add_command(restore_command)
     app.cli.add_command(export_group)
