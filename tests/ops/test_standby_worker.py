@@ -1,0 +1,235 @@
+"""Two workers on one database (two instance folders): one active, one standby that takes
+over when the active one is killed with -9; visitors' prompts claimed by one worker each.
+
+Runs on SQLite (the lease is a lock file next to the database file) and on PostgreSQL (an
+advisory lock on a connection of its own), whichever the suite runs on.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import threading
+import time
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskCliRunner
+from sqlalchemy import func, select
+
+from arena.extensions import db
+from arena.models import Prompt, Response, VisitorRequest, WorkerHeartbeat, utcnow
+from arena.ops.heartbeat import beat, live_workers, worker_name, worker_status
+from arena.ops.lease import lease_for
+from arena.play import visitors
+from arena.pregen import visitor
+from tests.support.fake_ollama import FakeOllama
+from tests.support.pregen import spawn, subprocess_env, wait_for
+
+WORKER = ["-m", "flask", "--app", "arena", "worker"]
+_AWAY = (time.localtime().tm_hour + 12) % 24  # a nightly window not open during the test
+SETTINGS = {
+    "VISITOR_POLL_SECONDS": 0.2,
+    "WORKER_HEARTBEAT_SECONDS": 2,  # gone after 6 s: a loaded machine never looks dead
+    "WORKER_WINDOW": f"0 {_AWAY} * * *",
+    "WORKER_WINDOW_UNTIL": f"{(_AWAY + 1) % 24:02d}:00",
+    # WORKER_LEASE_POLL_SECONDS stays at its default (5 s): the takeover measured is real.
+}
+TAKEOVER_BOUND = 30.0  # seconds: the issue's requirement
+
+
+def _database_url(app: Flask) -> str:
+    return str(app.config["SQLALCHEMY_DATABASE_URI"])
+
+
+def _workers(app: Flask) -> dict[str, Any]:
+    with app.app_context():
+        db.session.expire_all()
+        status = worker_status(app.config)
+        db.session.rollback()
+        return status
+
+
+def _roles(app: Flask) -> dict[int, str | None]:
+    """pid -> role of the running workers."""
+    return {w["pid"]: w["role"] for w in _workers(app)["workers"] if w["running"]}
+
+
+def _stop(processes: list[subprocess.Popen[str]]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+@pytest.mark.slow
+def test_the_standby_takes_over_within_30_s_of_a_kill_9_and_no_prompt_is_answered_twice(
+    app: Flask, runner: FlaskCliRunner, fake_ollama: FakeOllama, tmp_path: Path
+) -> None:
+    app.config["WORKER_HEARTBEAT_SECONDS"] = SETTINGS["WORKER_HEARTBEAT_SECONDS"]
+    fake_ollama.token_delay = 0.02  # answers take a moment: both workers answer at once
+    assert runner.invoke(args=["models", "sync"]).exit_code == 0
+    env_a = subprocess_env(Path(app.instance_path), fake_ollama.url, **SETTINGS)
+    # The second worker: another instance folder (another machine), the same database.
+    env_b = {
+        **env_a,
+        "ARENA_INSTANCE_PATH": str(tmp_path / "instance-b"),
+        "ARENA_DATABASE_URL": _database_url(app),
+    }
+    first = spawn(WORKER, env_a)
+    processes = [first]
+    try:
+        assert wait_for(lambda: _roles(app).get(first.pid) == "active", timeout=30)
+        second = spawn(WORKER, env_b)
+        processes.append(second)
+        assert wait_for(lambda: _roles(app).get(second.pid) == "standby", timeout=30)
+        status = _workers(app)
+        assert status["active"]["pid"] == first.pid
+        assert [w["role"] for w in status["workers"] if w["running"]] == ["active", "standby"]
+        assert {w["instance"] for w in status["workers"]} == {
+            str(Path(app.instance_path).resolve()),
+            str((tmp_path / "instance-b").resolve()),
+        }
+
+        # Both answer visitors' prompts; each is claimed by one of them.
+        with app.app_context():
+            ids = [
+                visitors.submit(f"voter-{i}", f"Name {i + 2} rivers of Asia.", app.config).id
+                for i in range(6)
+            ]
+        assert wait_for(lambda: _all_done(app, ids), timeout=120)
+
+        # kill -9 the active one: the standby becomes active.
+        killed_at = time.monotonic()
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+        assert wait_for(lambda: _roles(app).get(second.pid) == "active", timeout=60, every=0.1)
+        takeover = time.monotonic() - killed_at
+        print(f"takeover after kill -9: {takeover:.1f} s")  # the figure, with -s
+        assert takeover <= TAKEOVER_BOUND
+        body = app.test_client().get("/status.json").get_json()
+        assert body["worker"]["active"]["pid"] == second.pid
+        assert body["worker"]["running"] is True
+    finally:
+        _stop(processes)
+    out, _ = second.communicate(timeout=10)
+    assert "standby: another worker holds the lease" in out
+    assert "active: this worker runs the nightly jobs" in out
+    chats = Counter(_prompt_of(r) for r in fake_ollama.requests_to("/api/chat"))
+    with app.app_context():
+        texts = set(db.session.scalars(select(Prompt.text).join(VisitorRequest)))
+        per_prompt = Counter(
+            db.session.scalars(
+                select(Response.prompt_id)
+                .where(Response.status == "ok")
+                .join(VisitorRequest, VisitorRequest.prompt_id == Response.prompt_id)
+            )
+        )
+    assert all(chats[text] == 2 for text in texts), chats  # two models each, never again
+    assert set(per_prompt.values()) == {2}
+
+
+def _prompt_of(request: Any) -> str | None:
+    messages = request.body.get("messages") if isinstance(request.body, dict) else None
+    return str(messages[-1]["content"]) if messages else None
+
+
+def _all_done(app: Flask, ids: list[str]) -> bool:
+    with app.app_context():
+        db.session.expire_all()
+        statuses = set(
+            db.session.scalars(select(VisitorRequest.status).where(VisitorRequest.id.in_(ids)))
+        )
+        db.session.rollback()
+    return statuses == {"done"}
+
+
+def test_one_lease_holder_at_a_time(app: Flask) -> None:
+    """Two workers' leases on one database: the second gets it only once the first lets go."""
+    url = _database_url(app)
+    first = lease_for(url, app.instance_path)
+    second = lease_for(url, str(Path(app.instance_path) / "other"))
+    try:
+        assert first.try_take() and first.still_held()
+        assert not second.try_take() and not second.still_held()
+        assert first.try_take()  # taking it again while held: still held
+        first.release()
+        assert not first.still_held()
+        assert second.try_take() and second.still_held()
+        assert not first.try_take()
+    finally:
+        first.release()
+        second.release()
+
+
+def test_racing_claimers_get_each_request_once(app: Flask, runner: FlaskCliRunner) -> None:
+    with app.app_context():
+        ids = {
+            visitors.submit(f"voter-{i}", f"Question {i}: why is the sky blue?", app.config).id
+            for i in range(24)
+        }
+    claimed: dict[str, list[str]] = {}
+    errors: list[BaseException] = []
+    start = threading.Barrier(4)
+
+    def claimer(name: str) -> None:
+        mine = claimed.setdefault(name, [])
+        try:
+            with app.app_context():
+                start.wait()
+                while (request := visitor.claim_next(name)) is not None:
+                    mine.append(request.id)
+        except BaseException as error:  # reported by the test
+            errors.append(error)
+
+    threads = [threading.Thread(target=claimer, args=(f"w{i}",)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == []
+    every = [request_id for mine in claimed.values() for request_id in mine]
+    assert sorted(every) == sorted(ids)  # each claimed, none twice
+    with app.app_context():
+        rows = db.session.scalars(select(VisitorRequest)).all()
+        owner = {request_id: name for name, mine in claimed.items() for request_id in mine}
+        assert {(r.status, r.claimed_by) for r in rows} == {("running", owner[r.id]) for r in rows}
+
+
+def test_requests_of_a_silent_worker_go_back_in_the_queue(app: Flask) -> None:
+    with app.app_context():
+        live_request = visitors.submit("voter-1", "What is a river delta?", app.config)
+        dead_request = visitors.submit("voter-2", "What is an oxbow lake?", app.config)
+        beat("visitor", role="active")  # this process: a live worker
+        me = worker_name()
+        db.session.add(
+            WorkerHeartbeat(
+                name="gone-worker",
+                pid=1,
+                host="elsewhere",
+                state="visitor",
+                beat_at=utcnow() - timedelta(minutes=5),
+            )
+        )
+        db.session.commit()
+        assert visitor.claim_next(me) is not None
+        assert visitor.claim_next("gone-worker") is not None
+        live = live_workers(app.config)
+        assert live == {me}
+        assert visitor.release_abandoned(live) == 1
+        db.session.expire_all()
+        assert db.session.get(VisitorRequest, live_request.id).status == "running"  # type: ignore[union-attr]
+        back = db.session.get(VisitorRequest, dead_request.id)
+        assert back is not None and (back.status, back.claimed_by) == ("queued", None)
+        # The silent worker, back to life, finds its request no longer its own.
+        assert not visitor.still_claimed(back, "gone-worker")
+        assert db.session.scalar(select(func.count()).select_from(VisitorRequest)) == 2
