@@ -171,7 +171,7 @@ def test_a_visitors_own_prompt(new_visitor: NewVisitor, site: Site) -> None:
     voter.go("/ask")
     voter.shot("ask")
     question = "Why is the sky blue? Answer for a curious child."
-    page.get_by_label(re.compile("Ask your own prompt")).fill(question)
+    page.get_by_label(re.compile("Your prompt")).fill(question)
     page.get_by_role("button", name="Ask").click()
     page.wait_for_url(re.compile(r"/ask/[^/]+$"))
     expect(page.locator(".ask-status")).to_contain_text("Waiting in the queue")
