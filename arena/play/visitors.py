@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy import text as sql
 
 from arena.extensions import db
 from arena.models import Model, Prompt, Response, is_token_id, prompt_hash, utcnow
@@ -118,6 +119,7 @@ def submit(
     AddressQuotaFull when that many of its prompts already wait.
     """
     cleaned = validate_prompt_text(text, int(config["PROMPT_MAX_CHARS"]))
+    _serialize_submissions()
     waiting_states = VisitorRequest.status.in_(("queued", "running"))
     waiting = db.session.scalar(
         select(VisitorRequest.id).where(VisitorRequest.voter == voter, waiting_states)
@@ -145,6 +147,21 @@ def submit(
     db.session.add(request)
     db.session.commit()
     return request
+
+
+def _serialize_submissions() -> None:
+    """Make the quotas' counts and the new request one step for every web node: on
+    PostgreSQL a transaction-scoped advisory lock, held until the caller's commit, so two
+    nodes (or two gunicorn workers) counting at once cannot both see room for one more
+    prompt. On SQLite (one machine's gunicorn workers) an UPDATE that changes nothing
+    takes the database's write lock first, to the same effect."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(sql("SELECT pg_advisory_xact_lock(hashtext(:name))"), _QUEUE_LOCK)
+    else:
+        db.session.execute(sql("UPDATE visitor_request SET status = status WHERE 1 = 0"))
+
+
+_QUEUE_LOCK = {"name": "gpu-poor-arena:visitor-queue"}
 
 
 def _find_or_add_prompt(text: str, shared: bool) -> Prompt:

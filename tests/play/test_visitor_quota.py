@@ -4,6 +4,8 @@ gets in, and so does this one once its prompts are answered."""
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from flask import Flask
@@ -73,3 +75,33 @@ def test_behind_a_proxy_the_forwarded_address_counts(
     status, page = _ask(app, 3, **second)
     assert status == 429 and "1 prompt waits from your address already" in page
     assert _waiting(app) == 2
+
+
+def test_the_quota_holds_for_prompts_sent_at_once_through_two_web_nodes(
+    tmp_path: Path, fake_ollama: FakeOllama
+) -> None:
+    """Two web nodes (instance folders) on one database, twelve new cookies from one address
+    posting at the same moment, half through each node: exactly the quota gets in."""
+    # One secret key for both (SECRET_KEY_FILE): it keys the address tags the quota counts.
+    same = {"RATELIMIT_PROMPTS": PLENTY, "SECRET_KEY": "one key for every node"}
+    first = make_app(tmp_path / "node1", fake_ollama.url, **same)
+    database = first.config["SQLALCHEMY_DATABASE_URI"]
+    second = make_app(tmp_path / "node2", fake_ollama.url, DATABASE_URL=database, **same)
+    assert first.test_cli_runner().invoke(args=["models", "sync"]).exit_code == 0
+    barrier = threading.Barrier(12)
+
+    def ask(n: int) -> int:
+        node = (first, second)[n % 2]
+        client = node.test_client()
+        client.get("/ask")  # the voter cookie, before the race
+        barrier.wait(timeout=30)
+        response = client.post("/ask", data={"prompt": f"Race {n}: why is the sea salty?"})
+        return response.status_code
+
+    with ThreadPoolExecutor(12) as pool:
+        statuses = sorted(pool.map(ask, range(12)))
+    assert statuses == [303] * 3 + [429] * 9, statuses
+    assert _waiting(first) == 3
+    for node in (first, second):
+        with node.app_context():
+            db.engine.dispose()
