@@ -16,8 +16,8 @@ from flask import current_app
 
 from arena.judging.judges import enabled_judges
 from arena.judging.planner import JudgePlan, plan_judging
-from arena.judging.prompt import JudgePrompt, load_prompt
-from arena.judging.runner import JudgeRunner
+from arena.judging.prompt import JudgePrompt, check_room, load_prompt
+from arena.judging.runner import JudgeRunner, judge_context
 from arena.judging.summary import JudgeSummary
 from arena.pregen.clock import Deadline, deadline_from
 from arena.pregen.records import try_instance_lock
@@ -67,6 +67,7 @@ def run_judging(
     control.deadline = min(deadlines, key=lambda d: d.at) if deadlines else None
     judges = enabled_judges(request.tags)
     prompt = load_prompt(app.config, app.instance_path)
+    check_room(prompt, judge_context(app.config), int(app.config["JUDGE_NUM_PREDICT"]))
     if request.dry_run:
         plan = plan_judging(judges, app.config, request.limit)
         return JudgeResult(plan, prompt, control.deadline)

@@ -25,6 +25,8 @@ DEFAULT_NAME = "judge_prompt.txt"
 CHARS_PER_TOKEN = 3
 #: Tokens kept free beyond the prompt and the verdict (chat template, rounding).
 CONTEXT_MARGIN = 64
+#: The least room for the question and both answers a judge context must leave, in tokens.
+MIN_ROOM = 192
 CUT_MARK = "\n[... cut to fit the judge's context]"
 _FIELDS = re.compile(r"\{(question|answer_a|answer_b)\}")
 
@@ -108,6 +110,22 @@ def estimate_tokens(text: str) -> int:
     return -(-len(text) // CHARS_PER_TOKEN)
 
 
+def check_room(prompt: JudgePrompt, num_ctx: int, num_predict: int) -> None:
+    """JudgePromptError when the context leaves under MIN_ROOM tokens for the texts."""
+    room = _room(prompt, num_ctx, num_predict)
+    if room < MIN_ROOM:
+        raise JudgePromptError(
+            f"the judge's context ({num_ctx} tokens: JUDGE_NUM_CTX, else GEN_NUM_CTX) leaves "
+            f"{max(room, 0)} tokens for the question and both answers after the judge prompt "
+            f"{prompt.path} and the verdict (JUDGE_NUM_PREDICT {num_predict}); at least "
+            f"{MIN_ROOM} are needed: raise JUDGE_NUM_CTX or shorten the prompt"
+        )
+
+
+def _room(prompt: JudgePrompt, num_ctx: int, num_predict: int) -> int:
+    return num_ctx - num_predict - CONTEXT_MARGIN - estimate_tokens("x" * prompt.fixed_chars)
+
+
 def fit(
     prompt: JudgePrompt, question: str, a: str, b: str, num_ctx: int, num_predict: int
 ) -> Fitted:
@@ -116,7 +134,7 @@ def fit(
     The question keeps at most a third of the room; the answers share the rest evenly (a
     short one leaves its unused share to the other). Cut texts end with ``CUT_MARK``.
     """
-    room = num_ctx - num_predict - CONTEXT_MARGIN - estimate_tokens("x" * prompt.fixed_chars)
+    room = _room(prompt, num_ctx, num_predict)
     room_chars = max(0, room) * CHARS_PER_TOKEN
     if len(question) + len(a) + len(b) <= room_chars:
         return Fitted(question, a, b, False)
