@@ -9,8 +9,8 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from arena.extensions import db
-from arena.ops import backup as backups
-from arena.ops.backup import backup_dir
+from arena.ops import backups
+from arena.ops.backup import BackupError, backup_dir
 
 
 @click.command("backup")
@@ -19,13 +19,15 @@ from arena.ops.backup import backup_dir
 def backup_command(path: Path | None) -> None:
     """Copy the live database to PATH (a file or a folder; default: the backup folder).
 
-    Safe while the web and the worker run: it uses SQLite's online backup API.
+    Safe while the web and the worker run: SQLite's online backup API, or on PostgreSQL
+    pg_dump (custom format) checked by a restore into a scratch database.
     """
     try:
         report = backups.backup(current_app.config["SQLALCHEMY_DATABASE_URI"], path or backup_dir())
-    except backups.BackupError as error:
+    except BackupError as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"backed up {report.votes} votes ({report.bytes:,} bytes) to {report.path}")
+    click.echo(f"checked: {report.checked}")
 
 
 @click.command("restore")
@@ -36,6 +38,7 @@ def restore_command(path: Path, yes: bool) -> None:
     """Replace the database's content with the backup at PATH.
 
     The current database is first saved into the backup folder, so a restore can be undone.
+    On PostgreSQL PATH is a pg_dump archive (custom format); stop the web and the worker first.
     """
     if not yes:
         click.confirm(f"Replace the current database with {path}?", abort=True)
@@ -44,7 +47,7 @@ def restore_command(path: Path, yes: bool) -> None:
         report = backups.restore(
             current_app.config["SQLALCHEMY_DATABASE_URI"], path, safety_dir=backup_dir()
         )
-    except backups.BackupError as error:
+    except BackupError as error:
         raise click.ClickException(str(error)) from None
     click.echo(
         f"restored {report.votes} votes from {path}; the previous database is in {backup_dir()}"

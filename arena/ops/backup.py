@@ -2,6 +2,7 @@
 
 SQLite's online backup API copies a consistent snapshot while the app keeps serving and
 writing: readers and the writer are never blocked for longer than one step of pages.
+PostgreSQL's backups are ``arena.ops.pg_backup``; ``arena.ops.backups`` picks one.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class BackupReport:
     path: Path
     bytes: int
     votes: int
+    checked: str = "SQLite's integrity check"  # how the copy was checked
 
 
 def backup_dir() -> Path:
@@ -131,19 +133,14 @@ def check_database(path: Path) -> int:
 
 
 def rotate(directory: Path, keep: int) -> list[Path]:
-    """Delete all but the newest ``keep`` backups named ``arena-*.db``; return what was removed."""
-    backups = sorted(directory.glob("arena-*.db"), key=lambda p: p.stat().st_mtime, reverse=True)
+    """Delete all but the newest ``keep`` backups named ``arena-*.db`` (SQLite) or
+    ``arena-*.dump`` (PostgreSQL); return what was removed."""
+    found = [p for p in directory.glob("arena-*") if p.suffix in (".db", ".dump")]
+    backups = sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
     removed = backups[max(keep, 0) :]
     for path in removed:
         path.unlink(missing_ok=True)
     return removed
-
-
-def nightly(database_url: str, directory: Path, keep: int) -> BackupReport:
-    """One rotated backup into ``directory``: what the worker runs each night."""
-    report = backup(database_url, directory)
-    rotate(directory, keep)
-    return report
 
 
 class _connect:

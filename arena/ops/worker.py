@@ -27,7 +27,7 @@ from flask import Flask
 
 from arena import leaderboard
 from arena.models import utcnow
-from arena.ops import admin, backup, pool_report_cache
+from arena.ops import admin, backup, backups, pool_report_cache
 from arena.ops.heartbeat import beat, live_workers, mark_others_standby, worker_name
 from arena.ops.lease import Lease, lease_for
 from arena.ops.window import open_window, trigger_text, window_trigger
@@ -246,7 +246,7 @@ class Worker:
         with self.app.app_context():
             url, directory = self.config["SQLALCHEMY_DATABASE_URI"], backup.backup_dir()
             try:
-                report = backup.nightly(url, directory, int(self.config["BACKUP_KEEP"]))
+                report = backups.nightly(url, directory, int(self.config["BACKUP_KEEP"]))
             except backup.BackupError as error:
                 self.say(f"nightly backup skipped: {error}")
                 return

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from arena.extensions import db
 from arena.models import Model, Vote
 from arena.ops import backup as backups
+from arena.ops import backups as any_database
 from tests.support.app import sqlite_only
 
 
@@ -133,7 +134,7 @@ def test_nightly_backup_rotates(app: Flask, tmp_path: Path) -> None:
         target = tmp_path / f"arena-2026010{i}T000000Z.db"
         backups.backup(url, target)
         os.utime(target, (1_000_000 + i, 1_000_000 + i))
-    report = backups.nightly(url, tmp_path, keep=2)
+    report = any_database.nightly(url, tmp_path, keep=2)
     assert report.path.parent == tmp_path
     assert len(list(tmp_path.glob("arena-*.db"))) == 2
     assert report.path.exists()
