@@ -266,8 +266,9 @@ def test_judges_add_list_remove(
     listed = runner.invoke(args=["judges", "list"])
     assert JUDGE in listed.output and "a judge only" not in listed.output
     assert runner.invoke(args=["judge"]).exit_code == 0
-    listed = runner.invoke(args=["judges", "list"]).output
-    assert "3         3" in listed  # verdicts, counted
+    lines = runner.invoke(args=["judges", "list"]).output.splitlines()
+    row = next(line.split() for line in lines if line.startswith(JUDGE))
+    assert row[1:8] == ["ollama", "yes", "no", "3", "3", "0", "0"]  # enabled, contestant, counts
     removed = runner.invoke(args=["judges", "remove", JUDGE])
     assert removed.exit_code == 0 and "disabled judge" in removed.output
     assert "no (removed)" in runner.invoke(args=["judges", "list"]).output
