@@ -48,14 +48,14 @@ CLIENT_KEEPALIVES = {
 }
 #: Session settings on the server: notice a dead client ~25 s after its last packet, never
 #: end the (idle) holder's session for idling.
-SESSION_SETTINGS = (
-    "SET tcp_keepalives_idle = 10",
-    "SET tcp_keepalives_interval = 5",
-    "SET tcp_keepalives_count = 3",
-    "SET idle_session_timeout = 0",
-    "SET idle_in_transaction_session_timeout = 0",
-    "SET statement_timeout = '10s'",
-)
+SESSION_SETTINGS = {
+    "tcp_keepalives_idle": "10",
+    "tcp_keepalives_interval": "5",
+    "tcp_keepalives_count": "3",
+    "idle_session_timeout": "0",  # PostgreSQL 14+; skipped where the server has no such setting
+    "idle_in_transaction_session_timeout": "0",
+    "statement_timeout": "10s",
+}
 
 
 class Lease(ABC):
@@ -117,8 +117,13 @@ class PostgresLease(Lease):
                     self.url, poolclass=NullPool, connect_args=dict(CLIENT_KEEPALIVES)
                 )
             conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-            for statement in SESSION_SETTINGS:
-                conn.execute(text(statement))
+            for name, value in SESSION_SETTINGS.items():
+                conn.execute(
+                    text(
+                        "SELECT set_config(name, :value, false) FROM pg_settings WHERE name = :name"
+                    ),
+                    {"name": name, "value": value},
+                )
             self._conn = conn
         return self._conn
 

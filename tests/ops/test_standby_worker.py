@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskCliRunner
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from arena.extensions import db
 from arena.models import Prompt, Response, VisitorRequest, WorkerHeartbeat, utcnow
@@ -27,6 +27,7 @@ from arena.ops.heartbeat import beat, live_workers, worker_name, worker_status
 from arena.ops.lease import lease_for
 from arena.play import visitors
 from arena.pregen import visitor
+from tests.support import databases
 from tests.support.fake_ollama import FakeOllama
 from tests.support.pregen import spawn, subprocess_env, wait_for
 
@@ -169,6 +170,35 @@ def test_one_lease_holder_at_a_time(app: Flask) -> None:
     finally:
         first.release()
         second.release()
+
+
+def test_a_holder_whose_session_ends_steps_down_and_the_standby_takes_it(app: Flask) -> None:
+    """PostgreSQL ends the holder's session (a dead network, an operator): the lock is freed,
+    the holder's next check says so (it steps down), the standby's next try gets it."""
+    if not databases.on_postgres():
+        pytest.skip("the advisory lock's session is PostgreSQL's; a lock file has none")
+    url = _database_url(app)
+    holder = lease_for(url, app.instance_path)
+    standby = lease_for(url, str(Path(app.instance_path) / "other"))
+    try:
+        assert holder.try_take()
+        with app.app_context():
+            ended = db.session.scalar(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                    " WHERE application_name = 'arena-worker-lease'"
+                    " AND datname = current_database()"
+                    " AND pid IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory')"
+                )
+            )
+            db.session.rollback()
+        assert ended == 1
+        assert wait_for(standby.try_take, timeout=10)
+        assert not holder.still_held()
+        assert not holder.try_take()  # a new session: the standby holds it now
+    finally:
+        holder.release()
+        standby.release()
 
 
 def test_racing_claimers_get_each_request_once(app: Flask, runner: FlaskCliRunner) -> None:
