@@ -6,7 +6,7 @@ least certain on the leaderboard first (:mod:`.planner`) and writes one
 :mod:`.verdicts`, :mod:`.prompt`).
 """
 
-from arena.judging.batch import JudgeRequest, JudgeResult, run_judging
+from arena.judging.batch import JudgeRequest, JudgeResult, run_in_window, run_judging
 from arena.judging.judges import (
     JudgeError,
     JudgeRow,
@@ -42,6 +42,7 @@ __all__ = [
     "parse_verdict",
     "plan_judging",
     "remove_judge",
+    "run_in_window",
     "run_judging",
     "summary_lines",
 ]

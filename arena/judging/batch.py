@@ -14,13 +14,13 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 
-from arena.judging.judges import enabled_judges
+from arena.judging.judges import JudgeError, enabled_judges
 from arena.judging.planner import JudgePlan, plan_judging
-from arena.judging.prompt import JudgePrompt, check_room, load_prompt
+from arena.judging.prompt import JudgePrompt, JudgePromptError, check_room, load_prompt
 from arena.judging.runner import JudgeRunner, judge_context
-from arena.judging.summary import JudgeSummary
+from arena.judging.summary import JudgeSummary, summary_lines
 from arena.pregen.clock import Deadline, deadline_from
-from arena.pregen.records import try_instance_lock
+from arena.pregen.records import LockBusy, try_instance_lock
 from arena.pregen.runner import ProgressCallback, RunControl
 
 LOCK_NAME = "judge"
@@ -81,3 +81,20 @@ def run_judging(
         runner = JudgeRunner(plan, prompt, app.config, control, progress)
         result.summary = runner.execute()
         return result
+
+
+def run_in_window(control: RunControl) -> list[str]:
+    """The worker's judging run after generation in its nightly window (``JUDGE_IN_WINDOW``),
+    until ``control``'s deadline: the lines to log. Never raises: a bad prompt file, another
+    judging run (cron) or a failure is a line, and the worker goes on."""
+    try:
+        result = run_judging(JudgeRequest(), control=control)
+    except LockBusy as busy:
+        return [f"skipped: {busy} (the cron script?)"]
+    except (JudgeError, JudgePromptError) as error:
+        return [f"not run: {error}"]
+    except Exception as error:  # a bug or the database: log it, keep the worker up
+        return [f"failed: {type(error).__name__}: {error}"]
+    if result.summary is None:
+        return ["nothing to do: every pair is judged" if result.plan.work else "no judges"]
+    return summary_lines(result.summary.to_json())

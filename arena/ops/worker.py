@@ -25,7 +25,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from flask import Flask
 
-from arena import leaderboard
+from arena import judging, leaderboard
 from arena.models import utcnow
 from arena.ops import admin, backup, backups, pool_report_cache
 from arena.ops.heartbeat import beat, live_workers, mark_others_standby, worker_name
@@ -337,8 +337,23 @@ class Worker:
             else:
                 for line in summary_lines(result.summary.to_json()):
                     self.say(f"batch: {line}")
+            if window is not None and self.config.get("JUDGE_IN_WINDOW"):
+                self._judge(control)
             self._refresh_pool_report()
             self.serve_visitors()
+
+    def _judge(self, control: RunControl) -> None:
+        """After generation in the window, judge stored pairs until it ends (JUDGE_IN_WINDOW)."""
+        if not self.active:
+            return
+        self.state, self.detail = "batch", "judging stored answer pairs"
+        beat(self.state, self.detail, role=self.role, role_since=self.role_since)
+        try:
+            for line in judging.run_in_window(control):
+                self.say(f"judging: {line}")
+        finally:
+            self.state, self.detail = "idle", None
+            beat(self.state, role=self.role, role_since=self.role_since)
 
     def _refresh_pool_report(self) -> None:
         """Store /status's pool report after a batch, so a page view need not compute it."""
