@@ -361,5 +361,14 @@ def figures(board: Board, style: bool = False) -> dict[str, str]:
         "chart-battles": battles_figure,
     }
     return {
-        chart_id: embeddable_json(builders[chart_id](board)) for chart_id in chart_titles(style)
+        chart_id: embeddable_json(_fit_labels(builders[chart_id](board)))
+        for chart_id in chart_titles(style)
     }
+
+
+def _fit_labels(figure: go.Figure) -> go.Figure:
+    """Margins that grow to fit every axis' tick labels and title (long model names);
+    ``static/charts.js`` lays a figure out again for a phone's width."""
+    figure.update_xaxes(automargin=True)
+    figure.update_yaxes(automargin=True)
+    return figure
