@@ -9,16 +9,21 @@ errors, uncaught exceptions, dialogs and requests to any host but 127.0.0.1 fail
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from werkzeug.serving import BaseWSGIServer, make_server
 
-from arena.extensions import db
 from tests.support.app import make_app
-from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, Site, Visitor, answer, open_visitor
+from tests.support.browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    Site,
+    Visitor,
+    answer,
+    open_visitor,
+    serve,
+)
 from tests.support.fake_ollama import FakeOllama
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
@@ -44,16 +49,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         assert result.exit_code == 0, result.output
         result = runner.invoke(args=["pregenerate", "--prompts", "6"])
         assert result.exit_code == 0, result.output
-        server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
-        thread = threading.Thread(target=server.serve_forever, name="arena-http", daemon=True)
-        thread.start()
-        try:
-            yield Site(f"http://127.0.0.1:{server.server_port}", app, fake)
-        finally:
-            server.shutdown()
-            thread.join(10)
-            with app.app_context():
-                db.engine.dispose()
+        with serve(app) as url:
+            yield Site(url, app, fake)
 
 
 @pytest.fixture(scope="session")

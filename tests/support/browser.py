@@ -7,15 +7,20 @@ tests skip themselves when it is missing).
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask
+from werkzeug.serving import BaseWSGIServer, make_server
 
 from arena import PROJECT_ROOT
 from arena.backends.configured import get_backend
+from arena.extensions import db
 from arena.ops.heartbeat import beat
 from arena.pregen import visitor
 from arena.pregen.generate import AnswerMaker, MeteredBackend
@@ -80,6 +85,21 @@ class Site:
     url: str
     app: Flask
     ollama: FakeOllama
+
+
+@contextmanager
+def serve(app: Flask) -> Iterator[str]:
+    """Serve ``app`` over real HTTP on 127.0.0.1 from a werkzeug thread; its base URL."""
+    server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="arena-http", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(10)
+        with app.app_context():
+            db.engine.dispose()
 
 
 def worker_tick(app: Flask) -> int:
