@@ -155,6 +155,9 @@ SETTINGS: dict[str, Setting] = {
     "GEN_RETRY_BACKOFF": Setting(5.0, number(0)),
     # Answers naming their model or maker are excluded and regenerated once with another seed.
     "LEAK_FILTER": Setting(True, FLAG),
+    # Degenerate answers (system prompt echoed, chat-template debris, loops) are cut where they
+    # degenerate when a fair answer comes before, else excluded and regenerated once.
+    "DEGENERATE_FILTER": Setting(True, FLAG),
     # The worker's nightly window: a cron expression (local time) for its start, and its end.
     "WORKER_WINDOW": Setting("0 1 * * *", CRON),
     "WORKER_WINDOW_UNTIL": Setting("06:00", HH_MM),
