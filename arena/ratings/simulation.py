@@ -4,11 +4,14 @@ Each vote: the rule (:mod:`arena.ratings.matchmaking`) gives pair probabilities,
 drawn, and the voter picks A with the Bradley-Terry probability
 ``1 / (1 + 10 ** ((R_B - R_A) / 400))`` of the true ratings. Besides the ``RULES``, ``paper``
 (:func:`arena.ratings.matchmaking.paper_weights`, the published rule) can be simulated as a
-baseline. Many runs are simulated at once
-(the rules are computed for a batch of runs in one set of array operations), each with its
-own truth and random stream. At checkpoints the leaderboard is computed as the arena
-computes it (:func:`arena.ratings.bradley_terry.bt_from_counts`, honest intervals included)
-and two questions are asked of each run:
+baseline, and so can ``oracle``, a design no arena can use because it is handed the truth:
+every pair at most ``ORACLE_REACH`` places apart in the true order, alike (the best for (a)
+of the truth-aware designs tried: a yardstick of what a rule that knew the order could do).
+Many runs are simulated at once (the rules are computed for a batch of runs in one set of
+array operations), each with its own truth and random stream. At checkpoints the
+leaderboard is computed as the arena computes it
+(:func:`arena.ratings.bradley_terry.bt_from_counts`, honest intervals included) and two
+questions are asked of each run:
 
 - (a) is the Spearman correlation of its ratings with the truth at least ``spearman_target``?
 - (b) does the true best model's interval clear every other model's (its lower bound above
@@ -99,6 +102,18 @@ def _wald_screen(wins: np.ndarray, best: np.ndarray, shrink: float = 0.75) -> np
     return out
 
 
+#: The oracle's reach: pairs at most this many places apart in the true order.
+ORACLE_REACH = 2
+
+
+def _oracle(truths: np.ndarray, usable: np.ndarray) -> np.ndarray:
+    """Per run: every usable pair at most :data:`ORACLE_REACH` places apart in the true
+    order, with the same probability."""
+    rank = np.argsort(np.argsort(truths, axis=1), axis=1)
+    apart = np.abs(rank[:, :, None] - rank[:, None, :])
+    return _normalised((usable & (apart <= ORACLE_REACH)).astype(np.float64))
+
+
 def _batch_weights(
     rule: str,
     wins: np.ndarray,
@@ -106,6 +121,7 @@ def _batch_weights(
     usable: np.ndarray,
     recent: np.ndarray,
     exploration: float,
+    truths: np.ndarray,
 ) -> np.ndarray:
     if rule == "active":
         return _active(wins, theta, usable, exploration)
@@ -115,6 +131,8 @@ def _batch_weights(
         return _normalised(usable.astype(np.float64))
     if rule == "paper":
         return _paper(wins, usable)
+    if rule == "oracle":
+        return _oracle(truths, usable)
     raise ValueError(f"unknown matchmaking rule {rule!r}")
 
 
@@ -166,7 +184,7 @@ def simulate(
         if battle_cap is not None:
             below = (w + np.swapaxes(w, 1, 2)).sum(axis=2) < battle_cap
             usable &= below[:, :, None] & below[:, None, :]
-        prob = _batch_weights(rule, w, theta[live], usable, recent[live], exploration)
+        prob = _batch_weights(rule, w, theta[live], usable, recent[live], exploration, truths[live])
         flat = np.cumsum(prob.reshape(len(live), -1), axis=1)
         has = flat[:, -1] > 0
         u = rng.random(len(live)) * flat[:, -1]
@@ -232,4 +250,12 @@ def simulate_run(
     return simulate(rule, np.asarray(truth)[None], max_votes=max_votes, seed=seed, **kwargs)[0]  # type: ignore[arg-type]
 
 
-__all__ = ["ELO_PER_NAT", "RunResult", "checkpoints", "simulate", "simulate_run", "spearman"]
+__all__ = [
+    "ELO_PER_NAT",
+    "ORACLE_REACH",
+    "RunResult",
+    "checkpoints",
+    "simulate",
+    "simulate_run",
+    "spearman",
+]

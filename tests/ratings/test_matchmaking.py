@@ -19,7 +19,13 @@ from arena.ratings.matchmaking import (
     planner_priorities,
     uniform_weights,
 )
-from arena.ratings.simulation import checkpoints, simulate, simulate_run, spearman
+from arena.ratings.simulation import (
+    ORACLE_REACH,
+    checkpoints,
+    simulate,
+    simulate_run,
+    spearman,
+)
 
 
 def bt_wins(truth: np.ndarray, per_pair: int, seed: int) -> np.ndarray:
@@ -204,3 +210,13 @@ def test_simulation_helpers() -> None:
     run = simulate_run("uniform", truth, max_votes=4000, seed=1)
     assert run.votes_to_spearman is not None and run.votes_to_top is not None
     assert run.votes_to_spearman <= run.votes == run.votes_to_top or run.votes_to_top <= run.votes
+
+
+def test_oracle_yardstick_only_draws_pairs_near_in_the_true_order() -> None:
+    truth = np.array([300.0, 0.0, 200.0, 100.0, 400.0, -100.0])
+    run = simulate_run("oracle", truth, max_votes=600, seed=3, stop_when_done=False, check=False)
+    rank = np.argsort(np.argsort(truth))
+    apart = np.abs(rank[:, None] - rank[None, :])
+    assert run.votes == 600
+    assert run.battles[apart > ORACLE_REACH].sum() == 0
+    assert (run.battles[(apart >= 1) & (apart <= ORACLE_REACH)] > 0).all()
