@@ -13,8 +13,9 @@ from flask import (
 )
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from arena.backends.configured import probe_cached
+from arena.backends.configured import ProbeResult, backend_specs, probe_cached
 from arena.play import battles
+from arena.pregen import filling
 from arena.web.session import current_voter
 
 bp = Blueprint("battle", __name__)
@@ -31,15 +32,38 @@ VOTE_LABELS = {
 def index() -> str | tuple[str, int]:
     voter = current_voter()
     battle = battles.serve_battle(voter)
+    coming = filling.coming(current_app.instance_path, voter)  # the demo fills its pool
     if battle is None:
         empty = battles.explain_empty_pool(voter)
         probe = probe_cached()  # the last check: no backend is contacted on every view
         problem = probe.problem if probe.checked_at is not None else None
         page = render_template(
-            "empty.html", empty=empty, ollama=problem, ollama_age=probe.age_seconds()
+            "empty.html",
+            empty=empty,
+            coming=coming,
+            servers=unreachable_heading(probe),
+            servers_problem=problem,
+            servers_age=probe.age_seconds(),
         )
         return page, 200
-    return render_template("battle.html", battle=battle, labels=VOTE_LABELS)
+    return render_template("battle.html", battle=battle, labels=VOTE_LABELS, coming=coming)
+
+
+def unreachable_heading(probe: ProbeResult) -> str:
+    """The heading over the backends' problem, naming the configured backends that failed
+    (Ollama only when an Ollama backend is configured)."""
+    problems = probe.problems or {}
+    failed = [spec for spec in backend_specs() if problems.get(spec.name)]
+    names = [
+        "Ollama" if spec.kind == "ollama" and spec.name == "ollama" else repr(spec.name)
+        for spec in failed
+    ]
+    if not names:
+        return "The model servers could not be checked"
+    if len(names) == 1:
+        prefix = "" if names[0] == "Ollama" else "The model server "
+        return f"{prefix}{names[0]} is unreachable"
+    return f"The model servers {', '.join(names)} are unreachable"
 
 
 @bp.post("/vote")
