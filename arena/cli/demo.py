@@ -75,9 +75,13 @@ def plan_line(tags: list[str]) -> str:
         [(tag, 1) for tag in plan.per_model()], {}, Timings.from_database(tags)
     )
     when = f": the next battle in {about(first)}" if first is not None else ""
+    why = f"(target {plan.target})"
+    if plan.voter_short:
+        least = plan.target - plan.voter_short
+        why = f"(target {plan.target}; a recent voter has {least} left)"
     return (
-        f"{pool}; generating {len(plan.prompts)} more prompts x {len(plan.work)} models in "
-        f"the background while the arena is served, one prompt at a time at first{when}"
+        f"{pool} {why}; generating {len(plan.prompts)} more prompts x {len(plan.work)} models "
+        f"in the background while the arena is served, one prompt at a time at first{when}"
     )
 
 
@@ -176,7 +180,7 @@ def serve(app: Flask, port: int, tags: list[str]) -> None:
     except KeyboardInterrupt:
         pass
     finally:
+        worker.stop()  # first: its batch waiting for the filler's guard then does nothing
         filler.stop()
-        worker.stop()
         for thread in threads:
             thread.join(timeout=30)

@@ -21,6 +21,7 @@ from arena.pregen.filling import (
     next_battle_seconds,
     read_state,
 )
+from tests.support.battles import battle_id_of
 from tests.support.fake_ollama import FakeOllama
 from tests.support.pregen import wait_for
 
@@ -73,7 +74,10 @@ def test_a_restart_on_a_full_pool_generates_nothing_and_says_so(
 ) -> None:
     with app.app_context():
         before = plan_line(two_models)
-    assert "the pool has 0 battles for a new visitor; generating 5 more prompts x 2" in before
+    assert (
+        "the pool has 0 battles for a new visitor (target 5); generating 5 more prompts x 2"
+        in before
+    )
     PoolFiller(app, tags=two_models, say=lambda _line: None, until_full=True).run()
     generated = len(answers_in_order(app))
     with app.app_context():
@@ -155,3 +159,23 @@ def test_about() -> None:
     assert about(7) == "a few seconds"
     assert about(21) == "about 20 s"
     assert about(200) == "about 3 min"
+
+
+def test_a_restart_after_a_voter_judged_everything_generates_for_them_and_says_why(
+    app: Flask, two_models: list[str]
+) -> None:
+    PoolFiller(app, tags=two_models, say=lambda _line: None, until_full=True).run()
+    client = app.test_client()
+    for _ in range(5):
+        html = client.get("/").get_data(as_text=True)
+        client.post("/vote", data={"battle_id": battle_id_of(html), "outcome": "tie"})
+    assert 'name="battle_id"' not in client.get("/").get_data(as_text=True)
+    with app.app_context():
+        line = plan_line(two_models)
+    assert line.startswith(
+        "the pool has 5 battles for a new visitor (target 5; a recent voter has 0 left); "
+        "generating 5 more prompts x 2 models"
+    ), line
+    before = len(answers_in_order(app))
+    PoolFiller(app, tags=two_models, say=lambda _line: None, until_full=True).run()
+    assert len(answers_in_order(app)) == before + 10  # the 5 prompts announced, 2 answers each
