@@ -6,6 +6,8 @@
 // - text cut off: a line outside a box that clips it (overflow hidden or clip), wrapping text
 //   (prose) wider than the scroll container it is seen through (every line needs a sideways
 //   scroll: a caption as wide as its table), text outside the window;
+// - two texts drawn over one another (but under a sticky or fixed bar, which covers text on
+//   purpose while the page scrolls);
 // - a Plotly chart whose plot area is under 60% of the chart's width (squeezed by its legend or
 //   margins), any of its texts outside its SVG (tick labels cut at the left edge), two of its
 //   texts overlapping (turned tick labels included), or its mode bar over a text (the title);
@@ -62,6 +64,14 @@
     }
     return found;
   };
+  // Boxes pinned to the window (a sticky vote bar) may cover text on purpose while scrolling.
+  const pinned = (el) => {
+    for (let e = el; e && e !== document.body; e = e.parentElement) {
+      if (/fixed|sticky/.test(getComputedStyle(e).position)) return true;
+    }
+    return false;
+  };
+  const texts = []; // [line box, element, text node] of every text shown
   const seen = new Set();
   const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
   const range = document.createRange();
@@ -72,6 +82,7 @@
     range.selectNodeContents(node);
     const lines = [...range.getClientRects()].filter((r) => r.width > 0 && r.height > 0);
     if (!lines.length) continue;
+    if (!pinned(el)) lines.forEach((line) => texts.push([line, el, node]));
     const wraps = !/^(pre|nowrap)$/.test(getComputedStyle(el).whiteSpace);
     const what = `"${node.textContent.trim().replace(/\s+/g, " ").slice(0, 50)}"`;
     const report = (text) => {
@@ -109,6 +120,23 @@
         if (line.left < -SLACK || line.right > vw + SLACK) {
           report(`${what} in ${name(el)} runs out of the ${vw} px window`);
         }
+      }
+    }
+  }
+
+  // Texts drawn over one another (an absolutely placed label over a paragraph, lines of a
+  // heading whose line height is too small): line boxes of different text nodes overlapping.
+  texts.sort((a, b) => a[0].top - b[0].top);
+  for (let i = 0; i < texts.length; i++) {
+    const [a, elA, nodeA] = texts[i];
+    for (let j = i + 1; j < texts.length && texts[j][0].top < a.bottom - 2; j++) {
+      const [b, elB, nodeB] = texts[j];
+      if (nodeA === nodeB) continue;
+      const across = Math.min(a.right, b.right) - Math.max(a.left, b.left);
+      const down = Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top);
+      if (across > 2 && down > 2) {
+        const snippet = (node) => `"${node.textContent.trim().replace(/\s+/g, " ").slice(0, 30)}"`;
+        problems.push(`${snippet(nodeA)} in ${name(elA)} and ${snippet(nodeB)} in ${name(elB)} overlap`);
       }
     }
   }

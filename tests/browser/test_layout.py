@@ -4,9 +4,10 @@ Every main page (the battle, its reveal, the leaderboard, the style-controlled l
 charts, the ask page, the status page) is opened at both widths and checked by one generic
 in-page checker (``layout.js``): nothing wider than the window, no element overflowing
 sideways unless it scrolls, no text cut off, Plotly charts neither squeezed nor cut nor
-overlapping their own parts, no heading said twice, no keyboard hint on a phone. One browser
-context per width serves every page. Screenshots go to ``test-artifacts/screenshots/``
-(``layout-<page>-<width>.png``).
+overlapping their own parts, no text over other text, no heading said twice, no keyboard hint at
+a phone's width. One browser context per width serves every page; a page with one of each
+defect planted shows that every rule can fail. Screenshots go to
+``test-artifacts/screenshots/`` (``layout-<page>-<width>.png``).
 """
 
 from __future__ import annotations
@@ -174,3 +175,68 @@ def test_charts(screens: dict[str, Visitor], screen: str) -> None:
         expect(plots.nth(index).locator(".main-svg").first).to_be_attached()
     problems = layout_problems(visitor, screen, "charts")
     assert not problems, "\n".join(problems)
+
+
+#: A page with one of each defect the checker looks for, in a 375 px window.
+PLANTED_DEFECTS = """<!doctype html><html><head><meta name="viewport" content="width=device-width">
+<style>body { margin: 0; font: 16px sans-serif; } .wrap { overflow-x: auto; }
+td { white-space: nowrap; }</style>
+<script src="%(base)s/static/vendor/plotly-cartesian.min.js"></script></head><body>
+<div style="width: 500px">wider than the window</div>
+<p style="overflow: hidden; white-space: nowrap; width: 100px">cut off by its own box, far past
+  it</p>
+<div class="wrap"><table><caption>A caption as wide as its table, read by scrolling sideways
+  on every one of its many lines of prose</caption><tr><td>a cell that is very very long</td>
+  <td>another cell that is very very long</td></tr></table></div>
+<div style="position: relative"><p>a paragraph under a label</p>
+  <span style="position: absolute; top: 0; left: 0">a label on it</span></div>
+<h2>Your prompt</h2><label for="box">Your prompt</label><textarea id="box"></textarea>
+<button>Vote <kbd>A</kbd></button>
+<div id="chart" style="width: 360px"></div>
+<script>
+  var names = ["SmolLM2 135M Instruct", "Gemma 3 270M Instruct", "Qwen2.5 0.5B Instruct"];
+  Plotly.newPlot("chart",
+    names.map(function (name) { return { type: "scatter", x: [1, 2], y: [1, 2], name: name }; })
+      .concat([{ type: "heatmap", x: names, y: names, z: [[1, 2, 3], [2, 3, 1], [3, 1, 2]],
+                 xaxis: "x2", yaxis: "y2" }]),
+    { title: { text: "A long title under the mode bar of this chart" }, width: 360, height: 600,
+      margin: { l: 30, r: 10, t: 40, b: 40 }, legend: { x: 1.02, orientation: "v" },
+      yaxis: { domain: [0.6, 1] }, xaxis2: { anchor: "y2" },
+      yaxis2: { domain: [0, 0.4], anchor: "x2" } },
+    { displayModeBar: true });
+</script></body></html>"""
+
+
+def test_the_checker_sees_each_defect(screens: dict[str, Visitor], full_site: Site) -> None:
+    """Every rule of ``layout.js`` fails on a page made to break it (a checker that cannot
+    fail checks nothing)."""
+    page = screens["narrow"].context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda message: errors.append(message.text))
+    try:
+        # Served from the site's origin (its Plotly is same-origin), without its CSP headers.
+        planted = full_site.url + "/planted-defects"
+        body = PLANTED_DEFECTS % {"base": full_site.url}
+        page.route(planted, lambda route: route.fulfill(body=body, content_type="text/html"))
+        page.goto(planted)
+        assert errors == []
+        page.wait_for_function("document.querySelector('#chart .main-svg') !== null")
+        problems = "\n".join(page.evaluate(LAYOUT_JS, {"phone": True}))
+    finally:
+        page.close()
+    for expected in (
+        "the page is 500 px wide in a 375 px window",
+        'p "cut off by its own box, far past it": its content is 260 px wide in a 100 px box',
+        '"cut off by its own box, far past it" in p "cut off by its own box, far past it" '
+        "is cut off by p",
+        'in caption "A caption as wide as its table, read by ": wrapping text with',
+        '"a paragraph under a label" in p "a paragraph under a label" and "a label on it" in span',
+        '"your prompt" is said twice: h2 "Your prompt" and label "Your prompt"',
+        'a keyboard hint is shown on a phone: button "Vote A"',
+        'chart "A long title under the mode bar of this chart": the plot area is',
+        '"SmolLM2 135M Instruct" is cut off at the chart\'s left edge',
+        '"A long title under the mode ba" and the mode bar overlap',
+        '"SmolLM2 135M Instruct" and "3" overlap',
+    ):
+        assert expected in problems, f"{expected!r} not found in:\n{problems}"
