@@ -189,7 +189,8 @@ def lease_for(database_url: str, instance_path: str) -> Lease:
     url = make_url(database_url)
     if url.get_backend_name() == "postgresql":
         return PostgresLease(url.render_as_string(hide_password=False))
-    if url.database and url.database != ":memory:":
-        database = Path(url.database).resolve()
+    if url.database and url.database != ":memory:" and not url.database.startswith("file:"):
+        # A relative path is the instance folder's, as Flask-SQLAlchemy reads it.
+        database = (Path(instance_path) / url.database).resolve()
         return FileLease(database.with_name(f"{database.name}.{LEASE_NAME}.lock"))
     return FileLease(Path(instance_path) / f".{LEASE_NAME}.lock")

@@ -25,7 +25,7 @@ from sqlalchemy import func, select, text
 from arena.extensions import db
 from arena.models import Prompt, Response, VisitorRequest, WorkerHeartbeat, utcnow
 from arena.ops.heartbeat import beat, live_workers, worker_name, worker_status
-from arena.ops.lease import lease_for
+from arena.ops.lease import FileLease, PostgresLease, lease_for
 from arena.play import visitors
 from arena.pregen import visitor
 from tests.support import databases
@@ -265,3 +265,18 @@ def test_requests_of_a_silent_worker_go_back_in_the_queue(app: Flask) -> None:
         # The silent worker, back to life, finds its request no longer its own.
         assert not visitor.still_claimed(back, "gone-worker")
         assert db.session.scalar(select(func.count()).select_from(VisitorRequest)) == 2
+
+
+def test_the_lease_of_each_database() -> None:
+    """Workers of one SQLite file share a lock file beside it (a relative path is the
+    instance folder's); PostgreSQL's is an advisory lock; in memory, the instance folder's."""
+
+    def lock_file(url: str, instance: str) -> Path:
+        lease = lease_for(url, instance)
+        assert isinstance(lease, FileLease)
+        return lease.path
+
+    assert lock_file("sqlite:////srv/a/arena.db", "/a") == Path("/srv/a/arena.db.worker-lease.lock")
+    assert lock_file("sqlite:///arena.db", "/srv/b") == Path("/srv/b/arena.db.worker-lease.lock")
+    assert lock_file("sqlite://", "/srv/b") == Path("/srv/b/.worker-lease.lock")
+    assert isinstance(lease_for("postgresql+psycopg://u:p@db/arena", "/a"), PostgresLease)
