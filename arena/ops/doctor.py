@@ -195,9 +195,24 @@ def _pool() -> Iterator[Check]:
 def _worker() -> Iterator[Check]:
     status = worker_status(current_app.config)
     if status["running"]:
+        standby = sum(w["running"] and w["role"] == "standby" for w in status["workers"])
+        active = status["active"]
         yield Check(
             OK, f"worker running ({status['state']}, heartbeat {status['age_seconds']} s ago)"
         )
+        if active is None and standby:
+            yield Check(
+                WARN,
+                f"{standby} standby worker(s) but none active: no nightly jobs run until one "
+                "takes the lease (a takeover takes up to WORKER_LEASE_POLL_SECONDS)",
+                "look at the workers' logs; /status lists them",
+            )
+        elif active is not None:
+            yield Check(
+                OK,
+                f"active worker: pid {active['pid']} on {active['host']}"
+                + (f", {standby} standby" if standby else ", no standby"),
+            )
     else:
         yield Check(
             WARN,

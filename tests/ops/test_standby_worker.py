@@ -7,8 +7,10 @@ advisory lock on a connection of its own), whichever the suite runs on.
 
 from __future__ import annotations
 
+import os
 import random
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -280,3 +282,15 @@ def test_the_lease_of_each_database() -> None:
     assert lock_file("sqlite:///arena.db", "/srv/b") == Path("/srv/b/arena.db.worker-lease.lock")
     assert lock_file("sqlite://", "/srv/b") == Path("/srv/b/.worker-lease.lock")
     assert isinstance(lease_for("postgresql+psycopg://u:p@db/arena", "/a"), PostgresLease)
+
+
+def test_doctor_names_the_active_worker_or_warns_when_none_is(
+    app: Flask, runner: FlaskCliRunner
+) -> None:
+    with app.app_context():
+        beat("idle", role="standby", role_since=utcnow())
+    assert "standby worker(s) but none active" in runner.invoke(args=["doctor"]).output
+    with app.app_context():
+        beat("idle", role="active", role_since=utcnow())
+    output = runner.invoke(args=["doctor"]).output
+    assert f"active worker: pid {os.getpid()} on {socket.gethostname()}, no standby" in output
