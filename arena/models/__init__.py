@@ -27,6 +27,7 @@ from arena.models.pregen import (
     VISITOR_STATUSES,
     GenerationFailure,
     GenerationRun,
+    RunRequest,
     VisitorRequest,
     WorkerHeartbeat,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "Model",
     "Prompt",
     "Response",
+    "RunRequest",
     "UTCDateTime",
     "VisitorRequest",
     "Vote",

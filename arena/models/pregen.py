@@ -116,3 +116,15 @@ class WorkerHeartbeat(DbModel):
     instance: Mapped[str | None] = mapped_column(Text)  # the worker's instance folder
     role: Mapped[str | None] = mapped_column(String(20))  # active, standby (None: stopped)
     role_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class RunRequest(DbModel):
+    """A pre-generation run asked for on /admin, in the database so that the active worker
+    sees it whichever web node took the request and whichever machine the worker runs on."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    budget: Mapped[str | None] = mapped_column(String(40))
+    models: Mapped[list[str]] = mapped_column(JSON, default=list)
+    taken_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # None: not started yet
+    taken_by: Mapped[str | None] = mapped_column(String(40))  # the worker's heartbeat name
