@@ -1,17 +1,18 @@
 """The pages' layout at a phone's width and a desktop's, on an arena full of long model names.
 
 Every main page (the battle, its reveal, the leaderboard, the style-controlled leaderboard, the
-charts, the ask page, the status page) is opened at both widths and checked by one generic
-in-page checker (``layout.js``): nothing wider than the window, no element overflowing
-sideways unless it scrolls, no text cut off, Plotly charts neither squeezed nor cut nor
-overlapping their own parts, no text over other text, no heading said twice, no keyboard hint at
-a phone's width. One browser context per width serves every page; a page with one of each
-defect planted shows that every rule can fail. Screenshots go to
-``test-artifacts/screenshots/`` (``layout-<page>-<width>.png``).
+charts, the ask page and its waiting page, the status page) is opened at both widths and checked
+by one generic in-page checker (``layout.js``): nothing wider than the window, no element
+overflowing sideways unless it scrolls, no text cut off, Plotly charts neither squeezed nor cut
+nor overlapping their own parts, no text over other text, no heading said twice, no keyboard hint
+at a phone's width (the battle also in a phone-wide window with a mouse). One browser context per
+screen serves every page; a page with one of each defect planted shows that every rule can fail.
+Screenshots go to ``test-artifacts/screenshots/`` (``layout-<page>-<screen>.png``).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -149,7 +150,6 @@ def test_battle_and_reveal(screens: dict[str, Visitor], screen: str) -> None:
 PAGES = {
     "leaderboard": "/leaderboard",
     "leaderboard-style": "/leaderboard?style=control",
-    "ask": "/ask",
     "status": "/status",
 }
 
@@ -162,6 +162,29 @@ def test_pages(screens: dict[str, Visitor], screen: str, page_name: str) -> None
     expect(visitor.page.locator("main h1").first).to_be_visible()
     problems = layout_problems(visitor, screen, page_name)
     assert not problems, "\n".join(problems)
+
+
+#: A visitor's prompt with a word longer than a phone's width.
+LONG_PROMPT = (
+    "Explain to a curious child why the sky is blue at noon and red at sunset, then summarise "
+    "https://example.org/articles/rayleigh-scattering-and-the-colour-of-the-sky-explained-simply"
+)
+
+
+@pytest.mark.parametrize("screen", WIDTHS)
+def test_ask_and_wait(screens: dict[str, Visitor], screen: str) -> None:
+    visitor = screens[screen]
+    page = visitor.page
+    visitor.go("/ask")
+    problems = {"ask": layout_problems(visitor, screen, "ask")}
+    page.locator("#ask-prompt").fill(LONG_PROMPT)
+    page.get_by_role("button", name="Ask").click()
+    page.wait_for_url(re.compile(r"/ask/[^/]+$"))
+    expect(page.locator(".ask-status")).to_contain_text("Waiting in the queue")
+    problems["ask-wait"] = layout_problems(visitor, screen, "ask-wait")
+    assert not any(problems.values()), "\n".join(
+        f"{where}: {problem}" for where, found in problems.items() for problem in found
+    )
 
 
 @pytest.mark.parametrize("screen", WIDTHS)
