@@ -96,7 +96,7 @@ class Demo:
                 first_page = self.elapsed()
             if battles_for_a_new_visitor(html):
                 return first_page, self.elapsed()
-            time.sleep(0.5)
+            time.sleep(1.0)
         return first_page, None
 
     def stop(self) -> None:
