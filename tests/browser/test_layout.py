@@ -200,6 +200,26 @@ def test_charts(screens: dict[str, Visitor], screen: str) -> None:
     assert not problems, "\n".join(problems)
 
 
+def test_charts_follow_the_window(screens: dict[str, Visitor]) -> None:
+    """A desktop window narrowed to a phone's width lays the charts out for a phone (and back)."""
+    visitor = screens["desktop"]
+    page = visitor.page
+    visitor.go("/charts")
+    expect(page.locator("figure.chart .js-plotly-plot")).to_have_count(len(CHARTS), timeout=20_000)
+    laid_out = "narrow => [...document.querySelectorAll('.js-plotly-plot')].every(plot => "
+    laid_out += "plot._fullLayout && (plot._fullLayout.width < 640) === narrow "
+    laid_out += "&& !plot.querySelector('.modebar') === narrow)"
+    page.wait_for_function(laid_out, arg=False)
+    try:
+        page.set_viewport_size(PHONE)
+        page.wait_for_function(laid_out, arg=True)
+        problems = layout_problems(visitor, "narrow", "charts-narrowed")
+        assert not problems, "\n".join(problems)
+    finally:
+        page.set_viewport_size(WIDE)
+    page.wait_for_function(laid_out, arg=False)
+
+
 #: A page with one of each defect the checker looks for, in a 375 px window.
 PLANTED_DEFECTS = """<!doctype html><html><head><meta name="viewport" content="width=device-width">
 <style>body { margin: 0; font: 16px sans-serif; } .wrap { overflow-x: auto; }
