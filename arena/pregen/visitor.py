@@ -11,7 +11,7 @@ import random
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
-from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy import ColumnElement, func, or_, select, true, update
 
 from arena.extensions import db
 from arena.models import Model, Response, VisitorRequest, utcnow
@@ -30,9 +30,11 @@ def release_abandoned(live: Collection[str]) -> int:
     """Put back in the queue the requests left 'running' by a worker that is not in ``live``
     (the workers whose heartbeat is fresh): a worker killed mid-answer, or stopped since.
     The caller leaves its own name out of ``live`` at start-up (its last life's requests)."""
-    claimants: ColumnElement[bool] = VisitorRequest.claimed_by.is_(None)
+    claimants: ColumnElement[bool] = true()  # no live worker: every running request
     if live:
-        claimants = or_(claimants, VisitorRequest.claimed_by.not_in(sorted(live)))
+        claimants = or_(
+            VisitorRequest.claimed_by.is_(None), VisitorRequest.claimed_by.not_in(sorted(live))
+        )
     result = db.session.execute(
         update(VisitorRequest)
         .where(VisitorRequest.status == "running", claimants)
@@ -115,7 +117,7 @@ def answer_request(
     """Generate the two answers of one request, replacing a model that fails. With
     ``worker``, it stops as soon as the request is no longer claimed by that worker."""
     rng = rng or random.Random()
-    chosen = choose_model_pair(rng)
+    chosen = _pair_begun(request) or choose_model_pair(rng)
     if chosen is None:
         _finish(request, "failed", "fewer than two models are enabled, so there is no battle")
         return
@@ -150,6 +152,22 @@ def answer_request(
         return
     request.model_a_id, request.model_b_id = answered
     _finish(request, "done", None)
+
+
+def _pair_begun(request: VisitorRequest) -> tuple[int, int] | None:
+    """The pair a worker chose before it died (the request went back in the queue): resumed,
+    so an answer it already stored counts and no third model answers the prompt. None when
+    no pair was chosen yet or one of its models is no longer enabled and available."""
+    if request.model_a_id is None or request.model_b_id is None:
+        return None
+    usable = db.session.scalar(
+        select(func.count(Model.id)).where(
+            Model.id.in_((request.model_a_id, request.model_b_id)),
+            Model.enabled.is_(True),
+            Model.available.is_(True),
+        )
+    )
+    return (request.model_a_id, request.model_b_id) if usable == 2 else None
 
 
 def _answer_one(

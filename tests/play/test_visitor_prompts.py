@@ -11,10 +11,10 @@ from sqlalchemy import select
 
 from arena.backends.configured import get_backend
 from arena.extensions import db
-from arena.models import Prompt, Response, VisitorRequest
+from arena.models import Model, Prompt, Response, VisitorRequest
 from arena.ops.heartbeat import beat
 from arena.pregen import BatchRequest, RunControl, run_batch, visitor
-from arena.pregen.generate import AnswerMaker, MeteredBackend
+from arena.pregen.generate import AnswerMaker, MeteredBackend, ModelRef
 from tests.support.fake_ollama import FakeOllama
 from tests.support.html_checks import start_tags
 
@@ -231,3 +231,37 @@ def test_a_prompt_already_answered_needs_no_wait(
         html = client.get(page.headers["Location"]).get_data(as_text=True)
     assert "No battle could be made from them for you" in html
     assert "http-equiv" not in html  # and it stops reloading
+
+
+def test_a_request_left_half_answered_by_a_dead_worker_is_resumed_with_its_pair(
+    app: Flask, client: FlaskClient, runner: FlaskCliRunner, fake_ollama: FakeOllama
+) -> None:
+    """A worker killed after its first answer: the request goes back in the queue, and the
+    next worker answers with the same pair (the stored answer counts): two answers, never a
+    third model's."""
+    _sync(runner)
+    _ask(client)
+    with app.app_context():
+        maker = AnswerMaker(MeteredBackend(get_backend()), app.config)
+        request = visitor.claim_next("dead-worker")
+        assert request is not None
+        models = db.session.scalars(select(Model).order_by(Model.id)).all()
+        first, second = models[0], models[-1]
+        pair, tags = sorted([first.id, second.id]), sorted([first.tag, second.tag])
+        request.model_a_id, request.model_b_id = first.id, second.id
+        db.session.commit()
+        ref = ModelRef(first.id, first.tag, first.family)
+        stored = maker.answer(ref, request.prompt_id, keep_alive=app.config["BACKEND_KEEP_ALIVE"])
+        assert stored.response_id is not None  # then it died
+        assert visitor.release_abandoned(set()) == 1
+        assert visitor.process_queue(maker, app.config) == 1
+        db.session.expire_all()
+        done = db.session.get(VisitorRequest, request.id)
+        assert done is not None and done.status == "done"
+        answered = db.session.scalars(
+            select(Response.model_id).where(Response.prompt_id == done.prompt_id)
+        ).all()
+        resumed = sorted([done.model_a_id, done.model_b_id])
+    assert sorted(answered) == pair
+    assert resumed == pair
+    assert sorted(fake_ollama.chat_models_in_order()) == tags
