@@ -7,30 +7,25 @@ the cookie holds only a random key whose row must exist, be unexpired and carry 
 fingerprint of the current token, so a copy of the cookie taken before any of those is
 worthless. The rows live in the database, so every web process and machine sees them.
 
-The web never generates: "start a pre-generation run" leaves a request in the instance
-folder, which the worker picks up within a minute (the worker owns the backends).
+The web never generates: "start a pre-generation run" leaves a request in the database,
+which the active worker picks up within a minute (the worker owns the backends).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import json
-import os
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import aliased
 
 from arena.extensions import db
-from arena.models import AdminSession, Model, Vote, utcnow
-
-RUN_REQUEST_FILE = "run-request.json"
+from arena.models import AdminSession, Model, RunRequest, Vote, utcnow
 
 
 def admin_token(config: Mapping[str, Any]) -> str | None:
@@ -131,26 +126,56 @@ def vote_totals() -> dict[str, int]:
     return {"total": total, "flagged": flagged, "counted": total - flagged}
 
 
-def request_run(instance_path: str, budget: str | None, models: Sequence[str] = ()) -> Path:
-    """Ask the worker for a pre-generation run now (replacing an earlier, unstarted request)."""
-    path = Path(instance_path) / RUN_REQUEST_FILE
-    request = {"requested_at": utcnow().isoformat(), "budget": budget, "models": list(models)}
-    partial = path.with_suffix(".partial")
-    partial.write_text(json.dumps(request))
-    os.replace(partial, path)
-    return path
+def request_run(budget: str | None, models: Sequence[str] = ()) -> None:
+    """Ask the worker for a pre-generation run now (replacing an earlier, unstarted request).
+
+    Stored in the database: the active worker sees it whichever web node took it."""
+    db.session.execute(delete(RunRequest).where(RunRequest.taken_at.is_(None)))
+    db.session.add(RunRequest(budget=budget, models=list(models)))
+    db.session.commit()
 
 
-def pending_run_request(instance_path: str) -> dict[str, Any] | None:
-    path = Path(instance_path) / RUN_REQUEST_FILE
-    try:
-        return dict(json.loads(path.read_text()))
-    except (FileNotFoundError, ValueError):
-        return None
+def _as_json(row: RunRequest) -> dict[str, Any]:
+    return {
+        "requested_at": row.requested_at.isoformat(),
+        "budget": row.budget,
+        "models": list(row.models or []),
+    }
 
 
-def take_run_request(instance_path: str) -> dict[str, Any] | None:
-    """The worker's side: read and remove the pending request, if any."""
-    request = pending_run_request(instance_path)
-    (Path(instance_path) / RUN_REQUEST_FILE).unlink(missing_ok=True)
-    return request
+def pending_run_request() -> dict[str, Any] | None:
+    row = db.session.scalar(
+        select(RunRequest)
+        .where(RunRequest.taken_at.is_(None))
+        .order_by(RunRequest.id.desc())
+        .limit(1)
+    )
+    return _as_json(row) if row is not None else None
+
+
+def take_run_request(worker: str = "worker") -> dict[str, Any] | None:
+    """The worker's side: claim the pending request, if any (one worker gets it, however
+    many look at once); earlier, started requests are forgotten."""
+    while True:
+        row = db.session.scalar(
+            select(RunRequest)
+            .where(RunRequest.taken_at.is_(None))
+            .order_by(RunRequest.id.desc())
+            .limit(1)
+        )
+        if row is None:
+            db.session.commit()
+            return None
+        taken = db.session.execute(
+            update(RunRequest)
+            .where(RunRequest.id == row.id, RunRequest.taken_at.is_(None))
+            .values(taken_at=utcnow(), taken_by=worker)
+        )
+        if taken.rowcount:  # type: ignore[attr-defined]  # an UPDATE's Result: a CursorResult
+            request = _as_json(row)
+            db.session.execute(
+                delete(RunRequest).where(RunRequest.taken_at.is_not(None), RunRequest.id != row.id)
+            )
+            db.session.commit()
+            return request
+        db.session.commit()

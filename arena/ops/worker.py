@@ -232,10 +232,11 @@ class Worker:
             self.say(f"refreshed {refreshed} leaderboards")
 
     def _requests_job(self) -> None:
-        """Start a run an operator asked for on /admin (the active worker's instance folder)."""
+        """Start a run an operator asked for on /admin (on any web node)."""
         if not self.active:
             return
-        request = admin.take_run_request(self.app.instance_path)
+        with self.app.app_context():
+            request = admin.take_run_request(self.name)
         if request is not None and not self.stopping.is_set():
             self.say(f"run requested from /admin at {request.get('requested_at')}")
             self._batch_job(None, request.get("budget"))

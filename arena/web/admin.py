@@ -98,7 +98,7 @@ def index() -> str:
         flagged=admin.flagged_votes(),
         votes=admin.vote_totals(),
         report=status_report(current_app.config, probe_backend()),
-        pending=admin.pending_run_request(current_app.instance_path),
+        pending=admin.pending_run_request(),
     )
 
 
@@ -146,6 +146,6 @@ def start_run() -> WerkzeugResponse:
         except LimitError as error:
             flash(f"Not started: {error}", "error")
             return redirect(url_for("admin.index"), code=303)
-    admin.request_run(current_app.instance_path, budget)
+    admin.request_run(budget)
     flash("Run requested: the worker starts it within a minute.", "ok")
     return redirect(url_for("admin.index"), code=303)

@@ -26,11 +26,13 @@ from sqlalchemy import func, select, text
 
 from arena.extensions import db
 from arena.models import Prompt, Response, VisitorRequest, WorkerHeartbeat, utcnow
+from arena.ops.admin import request_run, take_run_request
 from arena.ops.heartbeat import beat, live_workers, worker_name, worker_status
 from arena.ops.lease import FileLease, PostgresLease, lease_for
 from arena.play import visitors
 from arena.pregen import visitor
 from tests.support import databases
+from tests.support.app import make_app
 from tests.support.fake_ollama import FakeOllama
 from tests.support.pregen import spawn, subprocess_env, wait_for
 
@@ -294,3 +296,16 @@ def test_doctor_names_the_active_worker_or_warns_when_none_is(
         beat("idle", role="active", role_since=utcnow())
     output = runner.invoke(args=["doctor"]).output
     assert f"active worker: pid {os.getpid()} on {socket.gethostname()}, no standby" in output
+
+
+def test_a_run_asked_for_on_another_node_reaches_the_worker(app: Flask, tmp_path: Path) -> None:
+    """/admin of a web node on another instance folder (another machine), the same database:
+    the run request is in the database, so the active worker takes it, once."""
+    other = make_app(tmp_path / "node-b", "http://127.0.0.1:9", DATABASE_URL=_database_url(app))
+    with other.app_context():
+        request_run(budget="2h")
+        db.engine.dispose()
+    with app.app_context():
+        taken = take_run_request(worker_name())
+        assert taken is not None and taken["budget"] == "2h"
+        assert take_run_request(worker_name()) is None

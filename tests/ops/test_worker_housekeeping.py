@@ -30,10 +30,12 @@ def test_a_run_requested_on_admin_is_started_by_the_worker(
     app: Flask, runner: FlaskCliRunner, fake_ollama: FakeOllama
 ) -> None:
     assert runner.invoke(args=["models", "sync"]).exit_code == 0
-    request_run(app.instance_path, budget="1h")
+    with app.app_context():
+        request_run(budget="1h")
     worker, said = _worker(app)
     worker._requests_job()
-    assert pending_run_request(app.instance_path) is None
+    with app.app_context():
+        assert pending_run_request() is None
     assert any("run requested from /admin" in line for line in said)
     with app.app_context():
         assert db.session.scalar(select(func.count(Response.id))) > 0

@@ -100,13 +100,16 @@ def test_start_a_run_leaves_a_request_for_the_worker(admin_app: Flask) -> None:
     client = signed_in(admin_app)
     bad = client.post("/admin/run", data={"budget": "soon"}, follow_redirects=True)
     assert "Not started" in bad.get_data(as_text=True)
-    assert pending_run_request(admin_app.instance_path) is None
+    with admin_app.app_context():
+        assert pending_run_request() is None
     ok = client.post("/admin/run", data={"budget": "2h"}, follow_redirects=True)
     assert "Run requested" in ok.get_data(as_text=True)
     assert "has not started it yet" in ok.get_data(as_text=True)
-    request = take_run_request(admin_app.instance_path)
-    assert request is not None and request["budget"] == "2h"
-    assert pending_run_request(admin_app.instance_path) is None
+    with admin_app.app_context():
+        request = take_run_request()
+        assert request is not None and request["budget"] == "2h"
+        assert pending_run_request() is None
+        assert take_run_request() is None  # taken once
 
 
 def test_sign_out(admin_app: Flask) -> None:

@@ -105,7 +105,8 @@ def test_the_sign_in_of_earlier_versions_no_longer_counts(admin_app: Flask) -> N
 def test_a_script_posts_with_the_token_and_no_csrf_token(admin_app: Flask) -> None:
     done = admin_app.test_client().post("/admin/run", data={"budget": "1h"}, headers=BEARER)
     assert done.status_code == 303
-    assert (pending_run_request(admin_app.instance_path) or {})["budget"] == "1h"
+    with admin_app.app_context():
+        assert (pending_run_request() or {})["budget"] == "1h"
     # A browser's session still needs its CSRF token.
     browser = signed_in(admin_app)
     assert browser.post("/admin/run", data={"budget": "1h"}).status_code == 400
@@ -118,7 +119,8 @@ def test_a_wrong_bearer_token_is_a_401_not_a_form(admin_app: Flask) -> None:
     wrong = {"Authorization": "Bearer guess"}
     posted = client.post("/admin/run", data={"budget": "1h"}, headers=wrong)
     assert posted.status_code == 401 and posted.headers["WWW-Authenticate"].startswith("Bearer")
-    assert pending_run_request(admin_app.instance_path) is None
+    with admin_app.app_context():
+        assert pending_run_request() is None
     as_json = client.get("/admin", headers={**wrong, "Accept": "application/json"})
     assert as_json.status_code == 401 and as_json.get_json()["status"] == 401
     unsigned = client.get("/admin", headers={"Accept": "application/json"})
