@@ -65,14 +65,19 @@ def filters_from_options(
     date_from: str | None,
     date_to: str | None,
     exclude_ties: bool = False,
+    source: str | None = None,
 ) -> Filters:
-    """The options as query parameters, validated exactly as the web requests are."""
+    """The options as query parameters, validated exactly as the web requests are
+    (``source`` only for the leaderboard)."""
     args = {"category": category, "size": size, "from": date_from, "to": date_to}
     params = {name: value for name, value in args.items() if value}
     if exclude_ties:
         params["exclude_ties"] = "1"
+    if source:
+        params["source"] = source
     try:
-        return parse_filters(params, current_app.config["SIZE_CLASS_BOUNDS_B"])
+        bounds = current_app.config["SIZE_CLASS_BOUNDS_B"]
+        return parse_filters(params, bounds, sources=source is not None)
     except FilterError as error:
         raise click.UsageError(str(error)) from None
 
@@ -101,6 +106,12 @@ _OUT = click.option(
 @_FORMAT
 @_OUT
 @click.option("--sort", type=click.Choice(["bt", "elo", "score"]), default="bt", show_default=True)
+@click.option(
+    "--source",
+    default="human",
+    show_default=True,
+    help="human (people's votes), judge (every enabled judge's verdicts) or judge:TAG.",
+)
 @filter_options
 def export_leaderboard(fmt: str, out: Path | None, sort: str, **options: Any) -> None:
     """One row per model: tallies, arena score, size-aware Elo, Bradley-Terry with interval."""

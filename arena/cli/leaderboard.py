@@ -10,6 +10,7 @@ import click
 from arena import leaderboard
 from arena.cli.common import DatabaseGroup
 from arena.leaderboard import legacy_import
+from arena.leaderboard.filters import FilterError
 
 leaderboard_group = DatabaseGroup(
     "leaderboard", help="Import history and refresh cached leaderboards."
@@ -49,7 +50,17 @@ def import_(file: Path, at: str | None, dry_run: bool) -> None:
 
 
 @leaderboard_group.command("refresh")
-def refresh() -> None:
+@click.option(
+    "--source",
+    "sources",
+    multiple=True,
+    metavar="SOURCE",
+    help="Also compute this source's unfiltered board: judge or judge:TAG (repeatable).",
+)
+def refresh(sources: tuple[str, ...]) -> None:
     """Recompute the cached leaderboards whose votes changed (as the worker does)."""
-    computed = leaderboard.refresh_cache()
+    try:
+        computed = leaderboard.refresh_cache(sources)
+    except FilterError as error:
+        raise click.UsageError(str(error)) from None
     click.echo(f"{computed} leaderboard{'s' if computed != 1 else ''} recomputed")

@@ -16,8 +16,8 @@ import numpy as np
 from sqlalchemy import Connection, Float, and_, case, cast, func, select
 
 from arena.leaderboard.answer_style import answer_table, vote_features
-from arena.leaderboard.filters import Filters, filtered_votes
-from arena.models import Model, Prompt, Response, Vote
+from arena.leaderboard.filters import Filters, filtered_votes, judgement_conditions
+from arena.models import Judgement, Model, Prompt, Response, Vote
 from arena.ratings import VoteLog, compute_leaderboard
 from arena.ratings.leaderboard import PROVISIONAL_VOTES, Leaderboard
 from arena.ratings.style_control import StyleResult
@@ -28,7 +28,10 @@ PAYLOAD_FORMAT = 2
 _VOTE_DTYPE = np.dtype(
     [("a", np.int64), ("b", np.int64), ("outcome", np.int8), ("ts", "f8"), ("prompt", np.int64)]
 )
-_OUTCOME_CODE = case({"a": 0, "b": 1, "tie": 2}, value=Vote.outcome, else_=3)
+
+
+def _outcome_code(column: Any) -> Any:
+    return case({"a": 0, "b": 1, "tie": 2}, value=column, else_=3)
 
 
 @dataclass(frozen=True)
@@ -119,18 +122,9 @@ def load_vote_log(
     cost ~0.7 s and ~25 MB, with no Python object per vote. Rows come in id order, so votes
     with equal timestamps replay in the order they were cast. With ``features`` the log
     carries each vote's answer style features (:mod:`arena.leaderboard.answer_style`).
+    A judge source reads the judges' verdicts that rate instead (``Judgement``), the same way.
     """
-    stmt = filtered_votes(
-        select(
-            Vote.model_a_id,
-            Vote.model_b_id,
-            _OUTCOME_CODE,
-            _epoch_seconds(conn, Vote.created_at),
-            func.coalesce(Vote.prompt_id, -1),
-        ),
-        filters,
-    ).order_by(Vote.id)
-    result = conn.execute(stmt)
+    result = conn.execute(_log_select(conn, filters))
     # The raw DBAPI cursor: the columns are plain numbers, so SQLAlchemy's per-row
     # processing (Row objects) would only cost time.
     # SQLAlchemy's DBAPICursor protocol lacks __iter__ (optional in PEP 249); sqlite3's and
@@ -157,6 +151,44 @@ def load_vote_log(
         if known.any():
             log = log.with_features(fa, fb)
     return log, infos, known
+
+
+def _log_select(conn: Connection, filters: Filters) -> Any:
+    """The five columns of the vote log, from people's votes or, for a judge source, from
+    the verdicts of judges (never both)."""
+    if filters.is_human:
+        return filtered_votes(
+            select(
+                Vote.model_a_id,
+                Vote.model_b_id,
+                _outcome_code(Vote.outcome),
+                _epoch_seconds(conn, Vote.created_at),
+                func.coalesce(Vote.prompt_id, -1),
+            ),
+            filters,
+        ).order_by(Vote.id)
+    return (
+        select(
+            Judgement.model_a_id,
+            Judgement.model_b_id,
+            _outcome_code(Judgement.outcome),
+            _epoch_seconds(conn, Judgement.created_at),
+            Judgement.prompt_id,
+        )
+        .where(*judgement_conditions(filters))
+        .order_by(Judgement.id)
+    )
+
+
+def _source_note(filters: Filters) -> list[str]:
+    if filters.is_human:
+        return []
+    who = f"the judge {filters.judge_tag}" if filters.judge_tag else "every enabled judge"
+    return [
+        f"Judge verdicts, not people's votes: the verdicts of {who} on pairs of stored answers "
+        "(a verdict whose two orders disagree counts as a tie; unparsed ones do not count). "
+        "See /judges for how far they agree with people."
+    ]
 
 
 def answer_stats(conn: Connection, filters: Filters) -> dict[int, dict[str, Any]]:
@@ -290,7 +322,7 @@ def compute_board(
         history_times=history.times.tolist() if history else [],
         history=history.ratings.tolist() if history else [],
         groups=[list(group) for group in board.groups],
-        notes=_anchor_note(anchor, log) + list(board.notes),
+        notes=_source_note(filters) + _anchor_note(anchor, log) + list(board.notes),
         provisional_votes=board.provisional_votes,
         style=None if board.style is None else style_summary(board.style, with_answers),
         filters=filters,

@@ -21,13 +21,23 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 from flask import current_app, has_request_context
-from sqlalchemy import Connection, ScalarSelect, and_, delete, false, func, insert, select, true
+from sqlalchemy import (
+    Connection,
+    ScalarSelect,
+    and_,
+    delete,
+    false,
+    func,
+    insert,
+    select,
+    true,
+)
 from sqlalchemy.exc import OperationalError
 
 from arena.database import database_lock
@@ -40,8 +50,16 @@ from arena.leaderboard.bounds import (
     Served,
     serve_request,
 )
-from arena.leaderboard.filters import FilterError, Filters, parse_filters
-from arena.models import LeaderboardCache, Model, Prompt, Response, Vote
+from arena.leaderboard.filters import (
+    HUMAN,
+    FilterError,
+    Filters,
+    judgement_conditions,
+    judges_of,
+    parse_filters,
+    parse_source,
+)
+from arena.models import Judge, Judgement, LeaderboardCache, Model, Prompt, Response, Vote
 
 __all__ = [
     "COMPUTE_GATE",
@@ -62,17 +80,21 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-def data_version(conn: Connection) -> str:
-    """A signature of everything a leaderboard depends on.
+def data_version(conn: Connection, source: str = HUMAN) -> str:
+    """A signature of everything a leaderboard of ``source`` depends on.
 
-    Votes: count, highest id, and the count and id-sum of flagged votes (a flag set or
-    lifted changes it; the partial index ``ix_vote_excluded`` keeps that cheap). Answers:
-    count of usable ones and highest id (for tokens/s and lengths). Models: id, tag, display
-    name, size and enabled flag of each (sizes drive the size-aware Elo).
+    Votes (the human source): count, highest id, and the count and id-sum of flagged votes
+    (a flag set or lifted changes it; the partial index ``ix_vote_excluded`` keeps that
+    cheap). A judge source reads its verdicts instead (:func:`_judgement_count_columns`), so
+    a verdict changes the judge boards' version, never the human one, and a vote never the
+    judge boards'. Answers: count of usable ones and highest id (for tokens/s and lengths).
+    Models: id, tag, display name, size and enabled flag of each (sizes drive the size-aware
+    Elo).
     """
+    source_columns = _vote_count_columns() if source == HUMAN else _judgement_count_columns(source)
     counts = conn.execute(
         select(
-            *_vote_count_columns(),
+            *source_columns,
             select(func.count())
             .select_from(Response)
             .where(Response.status == "ok")
@@ -85,14 +107,28 @@ def data_version(conn: Connection) -> str:
             Model.id
         )
     ).all()
-    signature = json.dumps([list(counts), [list(m) for m in models]], default=str)
+    parts: list[Any] = [list(counts), [list(m) for m in models]]
+    if source != HUMAN:
+        # Which judges the source reads: a judge enabled or disabled changes it.
+        parts += [source, list(conn.scalars(judges_of(source).order_by(Judge.id)))]
+    signature = json.dumps(parts, default=str)
     return hashlib.sha256(signature.encode()).hexdigest()[:32]
 
 
-def current_version() -> str:
+def current_version(source: str = HUMAN) -> str:
     """:func:`data_version` of the database now, on a connection of its own."""
     with db.engine.connect() as conn:
-        return data_version(conn)
+        return data_version(conn, source)
+
+
+def _judgement_count_columns(source: str) -> list[ScalarSelect[Any]]:
+    """Count and highest id of a judge source's verdicts that rate (:func:`judgement_conditions`
+    with no filter: a verdict is written once, whole, and never changed)."""
+    conditions = judgement_conditions(Filters(source=source))
+    return [
+        select(func.count()).select_from(Judgement).where(*conditions).scalar_subquery(),
+        select(func.max(Judgement.id)).where(*conditions).scalar_subquery(),
+    ]
 
 
 def _vote_count_columns() -> list[ScalarSelect[Any]]:
@@ -220,7 +256,7 @@ def serve_board(filters: Filters | None = None) -> Served:
 def _lookup(filters: Filters, key: str) -> tuple[Cached, bool]:
     """The cached row of ``key`` and whether it is up to date."""
     with db.engine.connect() as conn:
-        version = data_version(conn)
+        version = data_version(conn, filters.source)
         cached = _read(conn, key, filters)
     return cached, cached.board is not None and cached.board.version == version
 
@@ -234,7 +270,7 @@ def _compute_locked(filters: Filters, key: str) -> Board:
     """Compute and store the board; the caller holds the computation lock."""
     with db.engine.connect() as conn:
         # Another process may have computed it while this one waited for the lock.
-        version = data_version(conn)
+        version = data_version(conn, filters.source)
         board = _read(conn, key, filters).board
         if board is not None and board.version == version:
             return board
@@ -278,34 +314,41 @@ def _store(key: str, filters: Filters, board: Board, seconds: float) -> None:
         conn.execute(delete(LeaderboardCache).where(LeaderboardCache.key.not_in(newest)))
 
 
-def refresh_cache() -> int:
+def refresh_cache(sources: Sequence[str] = ()) -> int:
     """Recompute the default (unfiltered) leaderboard and every cached filter set whose data
     changed, newest first; for the worker's periodic job or ``flask leaderboard refresh``.
+    ``sources`` adds the unfiltered boards of other sources (``judge``, ``judge:TAG``).
 
     Needs an app context. Returns how many leaderboards were computed (0 when nothing
     changed). Filter sets that are no longer valid (a size class or category gone) are
     dropped from the cache.
+
+    Raises:
+        FilterError: a source in ``sources`` that is not one.
     """
+    extra = [Filters(source=parse_source(source)) for source in sources]
     with db.engine.connect() as conn:
-        version = data_version(conn)
         cached = conn.execute(
             select(
                 LeaderboardCache.key, LeaderboardCache.filters, LeaderboardCache.version
             ).order_by(LeaderboardCache.computed_at.desc())
         ).all()
     bounds = current_app.config["SIZE_CLASS_BOUNDS_B"]
-    todo: dict[str, Filters] = {cache_key(Filters()): Filters()}
-    fresh = {row.key for row in cached if row.version == version}
+    todo: dict[str, Filters] = {cache_key(f): f for f in (Filters(), *extra)}
+    versions: dict[str, str] = {}  # source -> its data version now
+    stored = {row.key: row.version for row in cached}
     for row in cached:
         try:
-            filters = parse_filters(json.loads(row.filters), bounds)
+            filters = parse_filters(json.loads(row.filters), bounds, sources=True)
         except (FilterError, ValueError, TypeError):
             invalidate(row.key)
             continue
         todo.setdefault(cache_key(filters), filters)
     computed = 0
     for key, filters in todo.items():
-        if key in fresh:
+        if filters.source not in versions:
+            versions[filters.source] = current_version(filters.source)
+        if stored.get(key) == versions[filters.source]:
             continue
         _recompute(filters, key)
         computed += 1

@@ -131,12 +131,15 @@ def leaderboard_records(board: Board, sort: str) -> list[dict[str, Any]]:
 
 
 def leaderboard_json(board: Board, sort: str) -> str:
-    """The leaderboard as a JSON document: what it was computed from, its caveats (``notes``,
+    """The leaderboard as a JSON document: what it was computed from (``source``: human,
+    judge or judge:TAG; ``votes`` counts a judge source's verdicts), its caveats (``notes``,
     ``groups``, ``provisional_votes``), the style control's fitted effects (``style``, null
     when no vote has both answers stored), then ``models``."""
     document = {
         "computed_at": board.computed_at,
         "votes": board.votes,
+        # human (people's votes), judge or judge:TAG: judge verdicts are never people's.
+        "source": board.filters.source,
         "filters": board.filters.describe(),
         "sort": sort,
         "bootstrap_rounds": board.bootstrap_rounds,

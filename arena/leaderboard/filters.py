@@ -12,6 +12,14 @@ Every leaderboard, chart and export accepts the same filters:
 - ``exclude_ties``: drop tie and "both bad" votes.
 
 Votes flagged ``excluded`` never count, whatever the filters.
+
+The leaderboard, its charts and its exports also take ``source`` (:func:`parse_source`):
+``human`` (the default: people's votes), ``judge`` (the verdicts of every enabled judge) or
+``judge:TAG`` (one judge's). Judge verdicts live in ``Judgement``, never in ``Vote``; every
+filter applies to them alike (``from``/``to`` are the days they were judged; a verdict has
+no voter, and no filter here concerns voters). Only counted and position-inconsistent
+verdicts rate (an inconsistent one as a tie); unparsed ones never do. The vote log and
+preference data are people's votes only: ``source`` is refused there.
 """
 
 from __future__ import annotations
@@ -24,14 +32,19 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, false, or_, select
+from sqlalchemy import Select, and_, false, or_, select, true
 
 from arena.extensions import db
-from arena.models import Model, Prompt, Vote
+from arena.models import Judge, Judgement, Model, Prompt, Vote
 
 DEFAULT_SIZE_BOUNDS_B = (2.0, 4.0, 9.0)
 SORTS = ("bt", "elo", "score")
 FILTER_PARAMS = ("category", "size", "from", "to", "exclude_ties")
+#: The default source: people's votes.
+HUMAN = "human"
+JUDGE = "judge"
+#: The statuses of judge verdicts that rate (an inconsistent one counts as a tie).
+RATED_STATUSES = ("counted", "inconsistent")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
 
@@ -81,6 +94,18 @@ class Filters:
     date_from: date | None = None
     date_to: date | None = None
     exclude_ties: bool = False
+    #: ``human``, ``judge`` or ``judge:TAG`` (see the module's docstring).
+    source: str = HUMAN
+
+    @property
+    def is_human(self) -> bool:
+        return self.source == HUMAN
+
+    @property
+    def judge_tag(self) -> str | None:
+        """The one judge of ``judge:TAG``; None for ``human`` and ``judge`` (all of them)."""
+        prefix = JUDGE + ":"
+        return self.source[len(prefix) :] if self.source.startswith(prefix) else None
 
     def params(self) -> dict[str, str]:
         """The filters as query parameters (only those set), e.g. for links and forms."""
@@ -95,6 +120,8 @@ class Filters:
             out["to"] = self.date_to.isoformat()
         if self.exclude_ties:
             out["exclude_ties"] = "1"
+        if not self.is_human:
+            out["source"] = self.source
         return out
 
     def describe(self) -> dict[str, Any]:
@@ -108,19 +135,61 @@ class Filters:
         }
 
     def key(self) -> str:
-        """A canonical string identifying the filter set (for caches and ETags)."""
+        """A canonical string identifying the filter set and source (for caches and ETags;
+        a human board's is what it was before sources existed)."""
         described = self.describe()
         if self.size:
             described["size"] = [self.size.lower, self.size.upper]
+        if not self.is_human:
+            described["source"] = self.source
         return json.dumps(described, sort_keys=True, separators=(",", ":"))
 
     @property
     def is_default(self) -> bool:
         return self == Filters()
 
+    @property
+    def unfiltered(self) -> bool:
+        """No filter set, whatever the source."""
+        return self == Filters(source=self.source)
+
 
 def known_categories() -> list[str]:
     return list(db.session.scalars(select(Prompt.category).distinct().order_by(Prompt.category)))
+
+
+def known_judges() -> list[str]:
+    """The tags of every registered judge (enabled or not: a disabled judge's verdicts stay)."""
+    return list(
+        db.session.scalars(
+            select(Model.tag).join(Judge, Judge.model_id == Model.id).order_by(Model.tag)
+        )
+    )
+
+
+def parse_source(value: str | None, judges: Sequence[str] | None = None) -> str:
+    """``human`` (also for an empty value), ``judge`` or ``judge:TAG`` of a registered judge
+    (``judges`` defaults to those in the database).
+
+    Raises:
+        FilterError: for anything else, saying what is accepted.
+    """
+    source = (value or "").strip() or HUMAN
+    if source in (HUMAN, JUDGE):
+        return source
+    prefix = JUDGE + ":"
+    if not source.startswith(prefix) or not source[len(prefix) :].strip():
+        raise FilterError(
+            f"bad value {source!r} for 'source': expected human (people's votes), judge (every "
+            "enabled judge's verdicts) or judge:TAG (one judge's)"
+        )
+    tag = source[len(prefix) :].strip()
+    known = known_judges() if judges is None else list(judges)
+    if tag not in known:
+        raise FilterError(
+            f"unknown judge {tag!r} in 'source'; registered judges: " + (", ".join(known) or "none")
+        )
+    return prefix + tag
 
 
 def single_arg(args: Mapping[str, Any], name: str) -> str | None:
@@ -160,18 +229,26 @@ def parse_filters(
     *,
     allowed: Iterable[str] = (),
     categories: Sequence[str] | None = None,
+    sources: bool = False,
+    judges: Sequence[str] | None = None,
 ) -> Filters:
     """Validate query parameters (a ``MultiDict`` or a plain mapping) into :class:`Filters`.
 
     Empty values count as absent (an HTML form sends every field). ``allowed`` names other
     parameters the caller reads itself (such as ``sort``); any other name is refused, so a
     typo never silently shows an unfiltered board. ``categories`` defaults to those in the
-    database.
+    database. ``sources`` accepts ``source`` (:func:`parse_source`, ``judges`` its known
+    judges); without it ``source`` is refused with a message saying why.
 
     Raises:
         FilterError: with a message naming the parameter and the accepted values.
     """
-    expected = (*FILTER_PARAMS, *allowed)
+    expected = (*FILTER_PARAMS, *(("source",) if sources else ()), *allowed)
+    if not sources and "source" in args:
+        raise FilterError(
+            "'source' applies to the leaderboard, its charts and exports only: this data holds "
+            "people's votes only"
+        )
     unknown = sorted(set(args.keys()) - set(expected))
     if unknown:
         raise FilterError(
@@ -199,7 +276,8 @@ def parse_filters(
     if date_from and date_to and date_from > date_to:
         raise FilterError(f"'from' ({date_from}) is after 'to' ({date_to})")
     exclude_ties = parse_bool("exclude_ties", single_arg(args, "exclude_ties") or "")
-    return Filters(category, size, date_from, date_to, exclude_ties)
+    source = parse_source(single_arg(args, "source"), judges) if sources else HUMAN
+    return Filters(category, size, date_from, date_to, exclude_ties, source)
 
 
 #: Values of the ``style`` parameter of the leaderboard pages: ``control`` shows the ratings
@@ -250,7 +328,14 @@ def size_condition(column: Any, size: SizeClass) -> Any:
 
 
 def vote_conditions(filters: Filters) -> list[Any]:
-    """WHERE conditions on ``Vote`` for ``filters``; excluded votes are always left out."""
+    """WHERE conditions on ``Vote`` for ``filters``; excluded votes are always left out.
+
+    Raises:
+        ValueError: for a judge source (judge verdicts are not votes: see
+            :func:`judgement_conditions`).
+    """
+    if not filters.is_human:
+        raise ValueError(f"vote conditions for source {filters.source!r}: votes are human only")
     conditions: list[Any] = [Vote.excluded == false()]
     if filters.category:
         conditions.append(
@@ -266,6 +351,43 @@ def vote_conditions(filters: Filters) -> list[Any]:
     if filters.exclude_ties:
         conditions.append(or_(Vote.outcome == "a", Vote.outcome == "b"))
     return conditions
+
+
+def judgement_conditions(filters: Filters) -> list[Any]:
+    """WHERE conditions on ``Judgement`` for a judge source's ``filters``: the verdicts that
+    rate (counted or inconsistent, with an outcome) of every enabled judge or of ``judge:TAG``,
+    under the same filters as votes (dates: the day judged)."""
+    if filters.is_human:
+        raise ValueError("judgement conditions for the human source")
+    conditions: list[Any] = [
+        Judgement.status.in_(RATED_STATUSES),
+        Judgement.outcome.is_not(None),
+        Judgement.judge_id.in_(judges_of(filters.source)),
+    ]
+    if filters.category:
+        conditions.append(
+            Judgement.prompt_id.in_(select(Prompt.id).where(Prompt.category == filters.category))
+        )
+    if filters.size:
+        in_class = select(Model.id).where(size_condition(Model.params_b, filters.size))
+        conditions.append(
+            and_(Judgement.model_a_id.in_(in_class), Judgement.model_b_id.in_(in_class))
+        )
+    if filters.date_from:
+        conditions.append(Judgement.created_at >= _start_of(filters.date_from))
+    if filters.date_to:
+        conditions.append(Judgement.created_at < _start_of(filters.date_to + timedelta(days=1)))
+    if filters.exclude_ties:
+        conditions.append(or_(Judgement.outcome == "a", Judgement.outcome == "b"))
+    return conditions
+
+
+def judges_of(source: str) -> Select[Any]:
+    """SQL: the judge ids of a judge source (every enabled judge, or the one of ``judge:TAG``)."""
+    if source == JUDGE:
+        return select(Judge.id).where(Judge.enabled == true())
+    tag = source.split(":", 1)[1]
+    return select(Judge.id).join(Model, Judge.model_id == Model.id).where(Model.tag == tag)
 
 
 def filtered_votes(stmt: Select[Any], filters: Filters) -> Select[Any]:

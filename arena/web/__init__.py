@@ -14,6 +14,7 @@ def init_app(app: Flask) -> None:
     from arena.web.api import bp as api_bp
     from arena.web.ask import bp as ask_bp
     from arena.web.battle import bp as battle_bp
+    from arena.web.judges import bp as judges_bp
     from arena.web.leaderboard import bp as leaderboard_bp
     from arena.web.status import bp as status_bp
 
@@ -22,6 +23,7 @@ def init_app(app: Flask) -> None:
     errors.init_app(app)
     app.register_blueprint(battle_bp)
     app.register_blueprint(leaderboard_bp)
+    app.register_blueprint(judges_bp)
     app.register_blueprint(ask_bp)
     app.register_blueprint(status_bp)
     app.register_blueprint(api_bp)

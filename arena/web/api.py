@@ -120,12 +120,14 @@ def _not_modified(tag: str) -> Response:
 
 
 def _leaderboard(fmt: str) -> Response:
-    filters, sort = request_filters(allow_sort=True)
+    filters, sort = request_filters(allow_sort=True, sources=True)
     # The board's content depends on the rating settings too: cache_key holds them.
     shape = (sort, leaderboard.cache_key(filters))
     if request.if_none_match:
         # The data now: a client holding it gets its 304 before any board is read.
-        current = exports.etag("leaderboard", fmt, filters, leaderboard.current_version(), *shape)
+        current = exports.etag(
+            "leaderboard", fmt, filters, leaderboard.current_version(filters.source), *shape
+        )
         if _unchanged(current):
             return _not_modified(current)
     board = leaderboard.get_board(filters)

@@ -2,7 +2,9 @@
 
 ``?style=control`` shows the ratings controlled for answer length and Markdown (the same
 board: every board carries both), with the fitted effect of each style feature; any other
-value than ``control`` or ``none`` is a 400.
+value than ``control`` or ``none`` is a 400. ``?source=judge`` (or ``judge:TAG``) shows the
+judges' verdicts instead of people's votes (``arena.leaderboard.filters``); a human board shows
+the judges' rating beside a provisional model's (``arena.leaderboard.cold_start``).
 
 A board that is not computed yet may be refused for now (``LeaderboardUnavailable``: a 429 past
 the client's computation limit, a 503 while it is being computed); the handler here answers
@@ -20,10 +22,12 @@ from arena.leaderboard import charts
 from arena.leaderboard.board import Board
 from arena.leaderboard.bounds import LeaderboardUnavailable
 from arena.leaderboard.cache import serve_board
+from arena.leaderboard.cold_start import cold_start_for
 from arena.leaderboard.filters import (
     FilterError,
     Filters,
     known_categories,
+    known_judges,
     parse_style,
     size_classes,
 )
@@ -50,7 +54,7 @@ FEATURE_LABELS = {
 
 def _view(*, allow_sort: bool) -> tuple[Filters, str, bool]:
     """The request's filters, sort and whether ``style=control`` was asked for; a 400 else."""
-    filters, sort = request_filters(allow_sort=allow_sort, extra=("style",))
+    filters, sort = request_filters(allow_sort=allow_sort, extra=("style",), sources=True)
     try:
         style = parse_style(request.args)
     except FilterError as error:
@@ -62,6 +66,9 @@ def _form_context(filters: Filters, style: bool) -> dict[str, Any]:
     return {
         "filters": filters,
         "categories": known_categories(),
+        "judges": known_judges(),
+        # The same view of people's votes (a judge board links to it).
+        "human_params": {k: v for k, v in filters.params().items() if k != "source"},
         "size_classes": size_classes(current_app.config["SIZE_CLASS_BOUNDS_B"]),
         "style": style,
         # Query parameters of a link that keeps the view: the filters and the style.
@@ -125,6 +132,7 @@ def index() -> str:
         matrix=_matrix(board, [row["model"] for row in rows]),
         sort=sort,
         sort_labels=SORT_LABELS,
+        cold=cold_start_for(board) if board.filters.is_human else None,
         **_form_context(filters, style),
     )
 

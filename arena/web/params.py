@@ -10,15 +10,18 @@ from arena.leaderboard.exports import VOTE_PAGE_PARAMS, VotePage, parse_vote_pag
 from arena.leaderboard.filters import FilterError, Filters, parse_filters, parse_sort_arg
 
 
-def request_filters(*, allow_sort: bool, extra: Iterable[str] = ()) -> tuple[Filters, str]:
+def request_filters(
+    *, allow_sort: bool, extra: Iterable[str] = (), sources: bool = False
+) -> tuple[Filters, str]:
     """The validated filters (and sort) of this request; a clear 400 otherwise.
 
     ``extra`` names other parameters the caller reads itself; any other name is refused.
+    ``sources`` accepts ``source`` (human, judge, judge:TAG: the leaderboard's routes).
     """
     bounds = current_app.config["SIZE_CLASS_BOUNDS_B"]
     allowed = (*extra, "sort") if allow_sort else tuple(extra)
     try:
-        filters = parse_filters(request.args, bounds, allowed=allowed)
+        filters = parse_filters(request.args, bounds, allowed=allowed, sources=sources)
         sort = parse_sort_arg(request.args) if allow_sort else "bt"
     except FilterError as error:
         abort(400, description=str(error))
