@@ -8,9 +8,9 @@ Order: the pairs of models least certain on the leaderboard first. Each pair of 
 its share of the expected gain of a battle on the cached default leaderboard
 (:func:`arena.pregen.certainty.pair_gains`, the planner's notion); pairs of answers are taken
 in a weighted round robin over the pairs of models (a pair of models with twice the share
-gets twice as many judgements early), counting what this judge judged before, so a run cut
-short by its budget or ``--limit`` has spread its work where it teaches most. Without a
-leaderboard every pair of models weighs the same.
+gets four times as many judgements early, see SHARPNESS), counting what this judge judged
+before, so a run cut short by its budget or ``--limit`` has spent its work where it teaches
+most without starving any pair. Without a leaderboard every pair of models weighs the same.
 """
 
 from __future__ import annotations
@@ -30,6 +30,9 @@ from arena.pregen.certainty import pair_gains
 
 #: A pair of models with no share of the gain still gets this weight (it is never starved).
 MIN_WEIGHT = 0.1
+#: Weights are the share relative to the mean raised to this power: a pair twice as uncertain
+#: as the mean gets four times the judgements early on.
+SHARPNESS = 2.0
 
 
 @dataclass(frozen=True)
@@ -85,13 +88,13 @@ def candidate_pairs() -> list[Candidate]:
 
 def model_weights() -> dict[tuple[int, int], float]:
     """Each pair of enabled models' weight: its share of the gain times the number of pairs
-    (1 on average), at least MIN_WEIGHT; {} without a leaderboard."""
+    (1 on average) to the power SHARPNESS, at least MIN_WEIGHT; {} without a leaderboard."""
     models = list(db.session.scalars(select(Model).where(Model.enabled.is_(True))))
     shares = pair_gains(models)
     if not shares:
         return {}
     n = len(shares)
-    return {pair: max(MIN_WEIGHT, share * n) for pair, share in shares.items()}
+    return {pair: max(MIN_WEIGHT, (share * n) ** SHARPNESS) for pair, share in shares.items()}
 
 
 def order_pairs(
