@@ -125,7 +125,10 @@ class Response(DbModel):
 
     @property
     def seconds(self) -> float | None:
-        return self.total_duration / 1e9 if self.total_duration else None
+        """Time taken to answer, loading the model excluded (total less load)."""
+        if not self.total_duration:
+            return None
+        return max(self.total_duration - (self.load_duration or 0), 0) / 1e9 or None
 
 
 class Battle(DbModel):

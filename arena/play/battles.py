@@ -82,19 +82,43 @@ def new_voter_id() -> str:
 
 @dataclass(frozen=True)
 class Side:
-    """One answer as the page shows it; ``model`` is filled only after the vote."""
+    """One answer as the page shows it; ``model`` is filled only after the vote. ``note``
+    says the answer was cut ("…stopped at 160 tokens"): worded alike for every model."""
 
     html: str
     model: Reveal | None = None
+    note: str | None = None
 
 
 @dataclass(frozen=True)
 class Reveal:
+    """What the reveal shows of a model and its answer: speed is generation only (tokens
+    over generation time, model load excluded), measured with ``concurrency`` requests
+    under way on its server (None: not recorded); ``seconds`` excludes the load too."""
+
     display_name: str
     params_b: float | None
     quantization: str | None
     tokens_per_second: float | None
     seconds: float | None
+    concurrency: int | None = None
+
+
+def answer_note(done_reason: str | None, reason: str | None, eval_count: int | None) -> str | None:
+    """The note under a cut answer: cut by the degenerate-answer filter (its reason starts
+    with ``cut:``), or stopped at the token limit; None for an answer that ended itself."""
+    if reason and reason.startswith("cut: loop"):
+        return "…cut here: the rest repeated itself"
+    if reason and reason.startswith("cut:"):
+        return "…cut here: what followed was not part of the answer"
+    if done_reason == "length":
+        return f"…stopped at {eval_count} tokens" if eval_count else "…stopped at the token limit"
+    return None
+
+
+def _concurrency(response: Response) -> int | None:
+    value = (response.options or {}).get("concurrency")
+    return int(value) if isinstance(value, int) and value > 0 else None
 
 
 @dataclass(frozen=True)
@@ -136,29 +160,37 @@ def serve_battle(
     )
     db.session.commit()
     params = {"prompt": matchup.prompt_id, "left": left, "right": right}
-    rows = db.session.connection().execute(_html_statement(), params)
+    rows = db.session.connection().execute(_html_statement(), params).all()
     # The three parts' HTML if stored and of this renderer version (ensure_rendered's test).
-    current = {
-        part: html for part, html, version in rows if html is not None and version == RENDER_VERSION
-    }
+    current = {row[0]: row[1] for row in rows if row[1] is not None and row[2] == RENDER_VERSION}
     if len(current) != 3:
         return battle_view(db.session.get_one(Battle, battle_id))  # stored HTML is out of date
-    return BattleView(battle_id, current[0], Side(current[1]), Side(current[2]))
+    notes = {row[0]: answer_note(row[3], row[4], row[5]) for row in rows}
+    return BattleView(
+        battle_id,
+        current[0],
+        Side(current[1], note=notes.get(1)),
+        Side(current[2], note=notes.get(2)),
+    )
 
 
 @cache
-def _html_statement() -> CompoundSelect[int, str | None, int]:
-    """The stored HTML of the prompt (0), the left (1) and the right (2) answer, in one go."""
+def _html_statement() -> CompoundSelect[Any]:
+    """The stored HTML of the prompt (0), the left (1) and the right (2) answer, in one go,
+    with each answer's done_reason, status_reason and eval_count (for its note)."""
+    answer = (Response.html, Response.html_version, Response.done_reason)
+    answer_rest = (Response.status_reason, Response.eval_count)
     return union_all(
-        select(literal(0).label("part"), Prompt.html, Prompt.html_version).where(
-            Prompt.id == bindparam("prompt")
-        ),
-        select(literal(1), Response.html, Response.html_version).where(
-            Response.id == bindparam("left")
-        ),
-        select(literal(2), Response.html, Response.html_version).where(
-            Response.id == bindparam("right")
-        ),
+        select(
+            literal(0).label("part"),
+            Prompt.html,
+            Prompt.html_version,
+            literal(None, Response.done_reason.type),
+            literal(None, Response.status_reason.type),
+            literal(None, Response.eval_count.type),
+        ).where(Prompt.id == bindparam("prompt")),
+        select(literal(1), *answer, *answer_rest).where(Response.id == bindparam("left")),
+        select(literal(2), *answer, *answer_rest).where(Response.id == bindparam("right")),
     )
 
 
@@ -168,8 +200,9 @@ def battle_view(battle: Battle) -> BattleView:
     outcome = battle.vote.outcome if battle.vote is not None else None
 
     def side(response: Response) -> Side:
+        note = answer_note(response.done_reason, response.status_reason, response.eval_count)
         if outcome is None:
-            return Side(response.html or "")
+            return Side(response.html or "", note=note)
         model = response.model
         reveal = Reveal(
             model.display_name,
@@ -177,8 +210,9 @@ def battle_view(battle: Battle) -> BattleView:
             model.quantization,
             response.tokens_per_second,
             response.seconds,
+            _concurrency(response),
         )
-        return Side(response.html or "", reveal)
+        return Side(response.html or "", reveal, note)
 
     return BattleView(
         battle.id, battle.prompt.html or "", side(battle.left), side(battle.right), outcome

@@ -1,4 +1,5 @@
-"""One answer, done right: retries with backoff, the identity-leak filter, storing it whole.
+"""One answer, done right: retries with backoff, the identity-leak and degenerate-answer
+filters, storing it whole.
 
 Shared by the batch runner and the visitors' queue. A response row is written only once
 the whole answer has arrived, so a killed process never leaves a partial answer behind.
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any
 
@@ -17,7 +18,6 @@ from sqlalchemy import Insert, Table, insert
 from sqlalchemy.exc import IntegrityError
 
 from arena.backends import (
-    Backend,
     BackendBusy,
     BackendError,
     BackendHTTPError,
@@ -32,10 +32,13 @@ from arena.backends import (
 from arena.extensions import db
 from arena.models import Prompt, Response, utcnow
 from arena.pregen.clock import SYSTEM_CLOCK, Clock
+from arena.pregen.degenerate import find_degeneration
 from arena.pregen.leaks import find_leak
+from arena.pregen.metered import MeteredBackend as MeteredBackend  # re-exported
 from arena.rendering import RENDER_VERSION, render_markdown
 
-#: Leaked answers are regenerated this many times with another seed, then given up.
+#: Excluded answers (an identity leak, a degenerate answer) are regenerated this many times
+#: with another seed, then given up.
 LEAK_REGENERATIONS = 1
 
 
@@ -72,7 +75,7 @@ class Outcome:
 
     response_id: int | None = None  # the usable answer stored now
     duplicate: bool = False  # a usable answer was stored meanwhile by someone else
-    excluded: int = 0  # leaked answers stored as excluded
+    excluded: int = 0  # answers stored as excluded (identity leak, degenerate)
     failure: FailureNote | None = None
     skip_model: bool = False  # the model cannot answer at all (missing, backend gone)
     blames_server: bool = False  # the failure says the server is at fault, not the model
@@ -128,58 +131,6 @@ def _connect_timeout(error: BackendError) -> bool:
     return isinstance(error, BackendTimeout) and isinstance(error.__cause__, ConnectTimeout)
 
 
-class MeteredBackend:
-    """A backend wrapper that counts time spent inside generation calls and model loads.
-
-    A load is counted whenever an answer comes from another model than the previous one,
-    or follows a request that unloaded its model (``keep_alive=0``).
-    """
-
-    def __init__(self, backend: Backend, clock: Clock = SYSTEM_CLOCK) -> None:
-        self.backend = backend
-        self.clock = clock
-        self.seconds = 0.0
-        self.loads = 0
-        self._warm: str | None = None
-
-    def chat(
-        self,
-        model: str,
-        messages: list[dict[str, str]],
-        options: GenerationOptions,
-        *,
-        keep_alive: int | str | None = None,
-        on_token: Callable[[str], None] | None = None,
-    ) -> ChatResult:
-        started = self.clock.monotonic()
-        try:
-            result = self.backend.chat(
-                model, messages, options, keep_alive=keep_alive, on_token=on_token
-            )
-        finally:
-            self.seconds += self.clock.monotonic() - started
-        if self._warm != model:
-            self.loads += 1
-        self._warm = None if keep_alive == 0 else model
-        return result
-
-    def unload(self, model: str) -> None:
-        """Free the model's memory now; never raises (it is only a courtesy to RAM)."""
-        started = self.clock.monotonic()
-        try:
-            self.backend.unload(model)
-        except BackendError:
-            pass
-        finally:
-            self.seconds += self.clock.monotonic() - started
-        if self._warm == model:
-            self._warm = None
-
-    @property
-    def warm_model(self) -> str | None:
-        return self._warm
-
-
 def generation_options(config: Mapping[str, Any], seed: int) -> GenerationOptions:
     return GenerationOptions(
         temperature=float(config["GEN_TEMPERATURE"]),
@@ -209,9 +160,14 @@ def store_answer(
     *,
     status: str = "ok",
     reason: str | None = None,
+    concurrency: int | None = None,
 ) -> int | None:
     """Write one complete answer and return its id; None if a usable one was stored
     meanwhile (the partial unique index allows one 'ok' answer per prompt and model).
+
+    ``reason`` says why an answer is excluded, or on a usable one that it was cut (the
+    degenerate-answer filter). ``concurrency`` (requests under way on the backend while it
+    was generated) is kept in ``options`` beside the sampling options, for the speed shown.
 
     A single INSERT and commit (no ORM unit of work): this runs once per answer."""
     usable = status == "ok"
@@ -225,7 +181,7 @@ def store_answer(
         "html_version": RENDER_VERSION if usable else 0,
         "status": status,
         "status_reason": reason,
-        "options": options.to_ollama(),
+        "options": options.to_ollama() | ({"concurrency": concurrency} if concurrency else {}),
         "seed": options.seed,
         "done_reason": result.done_reason,
         "eval_count": result.eval_count,
@@ -265,6 +221,7 @@ class AnswerMaker:
         self.retries = max(0, int(config.get("GEN_RETRIES", 2)))
         self.backoff = float(config.get("GEN_RETRY_BACKOFF", 5.0))
         self.leak_filter = bool(config.get("LEAK_FILTER", True))
+        self.degenerate_filter = bool(config.get("DEGENERATE_FILTER", True))
 
     def answer(
         self,
@@ -313,23 +270,53 @@ class AnswerMaker:
                     return outcome
                 continue
             outcome.result = result
-            leak = find_leak(result.text, model.tag, model.family) if self.leak_filter else None
-            if leak is None:
-                outcome.response_id = store_answer(prompt_id, model.id, result, options)
+            concurrency = self.backend.concurrency
+            kept, cut, excluded = self.screen(result, model)
+            if excluded is None:
+                outcome.response_id = store_answer(
+                    prompt_id, model.id, kept, options, reason=cut, concurrency=concurrency
+                )
                 outcome.duplicate = outcome.response_id is None
                 return outcome
+            kind, reason = excluded
             store_answer(
-                prompt_id, model.id, result, options, status="excluded", reason=leak.reason()
+                prompt_id,
+                model.id,
+                result,
+                options,
+                status="excluded",
+                reason=reason,
+                concurrency=concurrency,
             )
             outcome.excluded += 1
             if outcome.excluded > LEAK_REGENERATIONS:
                 outcome.failure = FailureNote(
-                    model.tag, prompt_id, "leak", f"{leak.reason()}, again with another seed"
+                    model.tag, prompt_id, kind, f"{reason}, again with another seed"
                 )
                 return outcome
             if not may_continue():
                 outcome.interrupted = True
                 return outcome
+
+    def screen(
+        self, result: ChatResult, model: ModelRef
+    ) -> tuple[ChatResult, str | None, tuple[str, str] | None]:
+        """(the answer to store, why it was cut or None, (kind, why) it is excluded or None).
+
+        A degenerate answer (``arena.pregen.degenerate``) is cut where it degenerates when a
+        fair answer comes before, else excluded; the identity-leak filter then reads what
+        is kept."""
+        kept, cut = result, None
+        if self.degenerate_filter:
+            found = find_degeneration(result.text, self.system)
+            if found is not None and found.excluded:
+                return result, None, ("degenerate", found.reason())
+            if found is not None:
+                kept, cut = replace(result, text=found.kept), found.reason()
+        leak = find_leak(kept.text, model.tag, model.family) if self.leak_filter else None
+        if leak is not None:
+            return result, None, ("leak", leak.reason())
+        return kept, cut, None
 
     def _new_seed(self, used: set[int]) -> int:
         seed = self.rng.randrange(1, 2**31)

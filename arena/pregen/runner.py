@@ -149,7 +149,7 @@ def summary_lines(data: dict[str, Any]) -> list[str]:
     for tag, row in data["models"].items():
         rate = row.get("tokens_per_second")
         speed = f"{rate:7.1f} tok/s" if rate else "      ? tok/s"
-        extra = f", {row['excluded']} excluded (identity leak)" if row.get("excluded") else ""
+        extra = f", {row['excluded']} excluded (leak or degenerate)" if row.get("excluded") else ""
         lines.append(f"stored {row['stored']:>4}/{row['planned']:<4} {speed}  {tag}{extra}")
     for note in data["failures"]:
         where = f" prompt {note['prompt']}" if note.get("prompt") is not None else ""

@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypedDict
 
-from sqlalchemy import select
+from sqlalchemy import and_, case, func, select
 
 from arena.extensions import db
-from arena.models import GenerationRun
+from arena.models import GenerationRun, Model, Response
 from arena.pregen.planner import capped_models, enabled_models, load_pool_state, pool_sizes
 
 
@@ -34,14 +34,64 @@ class PairRow(TypedDict):
     short: int
 
 
+class AnswerRow(TypedDict):
+    """One enabled model's stored answers in :func:`pool_report`: usable ones, those cut by
+    the degenerate-answer filter or stopped at the token limit, and those excluded."""
+
+    model: str
+    usable: int
+    cut: int  # usable, cut where it degenerated (a loop, template debris, an echo)
+    at_limit: int  # usable, stopped at the token limit (done_reason "length")
+    leaks: int  # excluded: named its model or maker
+    degenerate: int  # excluded: degenerate with no fair answer before (echo, debris, loop)
+
+
 #: How many of the least-supplied active voters the report lists (their numbers only).
 LEAST_SUPPLIED = 5
+
+
+def answer_counts(models: list[Model]) -> list[AnswerRow]:
+    """Per enabled model, its answers by what became of them (one grouped query)."""
+    ok = Response.status == "ok"
+    excluded = Response.status == "excluded"
+    degenerate = Response.status_reason.like("degenerate answer%")
+
+    def count(condition: Any) -> Any:
+        return func.sum(case((condition, 1), else_=0))
+
+    rows = db.session.execute(
+        select(
+            Response.model_id,
+            count(ok),
+            count(and_(ok, Response.status_reason.like("cut:%"))),
+            count(and_(ok, Response.done_reason == "length")),
+            count(and_(excluded, ~degenerate)),
+            count(and_(excluded, degenerate)),
+        )
+        .where(Response.model_id.in_([m.id for m in models]))
+        .group_by(Response.model_id)
+    ).all()
+    found = {row[0]: [int(n or 0) for n in row[1:]] for row in rows}
+    result: list[AnswerRow] = []
+    for model in sorted(models, key=lambda m: m.display_name):
+        usable, cut, at_limit, leaks, bad = found.get(model.id, [0, 0, 0, 0, 0])
+        result.append(
+            {
+                "model": model.display_name,
+                "usable": usable,
+                "cut": cut,
+                "at_limit": at_limit,
+                "leaks": leaks,
+                "degenerate": bad,
+            }
+        )
+    return result
 
 
 def pool_report(config: Mapping[str, Any]) -> dict[str, Any]:
     """Battles and fresh battles per pair of enabled models, against the target; blind
     battles left per active voter (``blind``) and per prompt of the pool (``prompts``, the
-    emptiest first)."""
+    emptiest first); each model's answers by what became of them (``answers``)."""
     models = enabled_models()
     tags = {m.id: m.display_name for m in models}
     capped = capped_models(models, config.get("BATTLE_CAP"))
@@ -91,6 +141,7 @@ def pool_report(config: Mapping[str, Any]) -> dict[str, Any]:
         "min_fresh": min((row["fresh"] for row in pairs), default=None),
         "blind": blind,
         "prompts": prompts,
+        "answers": answer_counts(models),
     }
 
 

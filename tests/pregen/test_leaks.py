@@ -101,7 +101,7 @@ def test_a_leak_is_excluded_and_regenerated_with_another_seed(
     assert runner.invoke(args=["models", "sync"]).exit_code == 0
     result = runner.invoke(args=["pregenerate", "--prompts", "1"])
     assert result.exit_code == 0, result.output
-    assert "1 excluded (identity leak)" in result.output
+    assert "1 excluded (leak or degenerate)" in result.output
 
     excluded = answers(app, "excluded")
     assert len(excluded) == 1
