@@ -330,6 +330,7 @@ class EmbeddedBackend:
         on_token: Callable[[str], None] | None,
     ) -> _Collector:
         request: dict[str, Any] = {
+            **spec.sampling,
             "messages": [dict(message) for message in messages],
             "stream": True,
             "stream_options": {"include_usage": True},

