@@ -99,7 +99,7 @@ def plan_line(tags: list[str]) -> str:
 @click.option(
     "--num-predict",
     type=click.IntRange(min=1),
-    default=160,
+    default=320,
     show_default=True,
     help="At most this many tokens per answer.",
 )
