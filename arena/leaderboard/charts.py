@@ -367,8 +367,10 @@ def figures(board: Board, style: bool = False) -> dict[str, str]:
 
 
 def _fit_labels(figure: go.Figure) -> go.Figure:
-    """Margins that grow to fit every axis' tick labels and title (long model names);
-    ``static/charts.js`` lays a figure out again for a phone's width."""
-    figure.update_xaxes(automargin=True)
-    figure.update_yaxes(automargin=True)
+    """Margins that grow to fit every axis' tick labels and title (long model names); a set
+    standoff makes plotly.js push the margin for the title too, which otherwise stays where the
+    margin was and lands among long labels. ``static/charts.js`` lays a figure out again for a
+    phone's width."""
+    figure.update_xaxes(automargin=True, title_standoff=10)
+    figure.update_yaxes(automargin=True, title_standoff=10)
     return figure

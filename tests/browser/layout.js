@@ -9,8 +9,9 @@
 // - two texts drawn over one another (but under a sticky or fixed bar, which covers text on
 //   purpose while the page scrolls);
 // - a Plotly chart whose plot area is under 60% of the chart's width (squeezed by its legend or
-//   margins), any of its texts outside its SVG (tick labels cut at the left edge), two of its
-//   texts overlapping (turned tick labels included), or its mode bar over a text (the title);
+//   margins), any of its texts outside its SVG (tick labels cut at the left edge), an axis title
+//   among its tick labels, two of its texts overlapping (turned tick labels included), or its
+//   mode bar over a text (the title);
 // - a heading, label, legend or caption with the same text as another one shown;
 // - on a phone, a keyboard hint shown (there is no keyboard to press it on).
 ({ phone }) => {
@@ -165,6 +166,27 @@
       ) {
         const side = box.left < svg.left - SLACK ? "left" : box.right > svg.right + SLACK ? "right" : "top or bottom";
         problems.push(`${chart}: "${text.textContent}" is cut off at the chart's ${side} edge`);
+      }
+    }
+    // Each axis title beyond its tick labels, not among them (where a longer label would run
+    // into it).
+    const rects = (selector) =>
+      [...plot.querySelectorAll(selector)].filter((e) => e.textContent.trim()).map(rectOf);
+    for (const [titles, ticks, side] of [
+      [".g-ytitle text", ".ytick text", "left"],
+      [".g-y2title text", ".y2tick text", "right"],
+      [".g-xtitle text", ".xtick text", "bottom"],
+    ]) {
+      const labels = rects(ticks);
+      for (const title of rects(titles)) {
+        if (!labels.length || !title.width) continue;
+        const among =
+          side === "left"
+            ? title.right > Math.min(...labels.map((r) => r.left)) + SLACK
+            : side === "right"
+              ? title.left < Math.max(...labels.map((r) => r.right)) - SLACK
+              : title.top < Math.max(...labels.map((r) => r.bottom)) - SLACK;
+        if (among) problems.push(`${chart}: the ${side} axis title stands among its tick labels`);
       }
     }
     // No two of its texts overlap (tick labels, titles, legend entries, cell texts), nor does
