@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from arena.judging.prompt import (
     CUT_MARK,
@@ -84,3 +86,29 @@ def test_long_answers_are_cut_to_fit_the_context(len_a: int, len_b: int) -> None
     for text, length in ((fitted.answer_a, len_a), (fitted.answer_b, len_b)):
         assert text.endswith(CUT_MARK) or len(text) == length  # a short one is kept whole
     assert fitted.question == question  # a short question is kept whole
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    lengths=st.tuples(*(st.integers(0, 40_000) for _ in range(3))),
+    num_ctx=st.integers(1024, 8192),
+    num_predict=st.integers(16, 512),
+)
+def test_fitted_texts_always_fit(
+    lengths: tuple[int, int, int], num_ctx: int, num_predict: int
+) -> None:
+    prompt = parse_prompt(default_text(), Path("p"))
+    question, a, b = ("q" * lengths[0], "a" * lengths[1], "b" * lengths[2])
+    fitted = fit(prompt, question, a, b, num_ctx=num_ctx, num_predict=num_predict)
+    whole = prompt.messages(fitted.question, fitted.answer_a, fitted.answer_b)
+    tokens = sum(estimate_tokens(m["content"]) for m in whole)
+    assert tokens + num_predict <= num_ctx
+    assert fitted.truncated == (
+        (fitted.question, fitted.answer_a, fitted.answer_b) != (question, a, b)
+    )
+    for cut, original in zip(
+        (fitted.question, fitted.answer_a, fitted.answer_b), (question, a, b), strict=True
+    ):
+        assert cut == original or (
+            cut.endswith(CUT_MARK) and original.startswith(cut[: -len(CUT_MARK)])
+        )
