@@ -133,8 +133,8 @@
     return { data: figure.data, layout: figure.layout || {}, config: {} };
   }
 
-  var drawnNarrow = new Map(); // target -> whether it was last drawn for a phone
-
+  // A chart's data-drawn says how it was last drawn once plotly.js is done ("phone" or "wide";
+  // absent while drawing): what the browser tests wait for.
   function drawAll(onlyChanged) {
     if (typeof Plotly === "undefined") {
       return;
@@ -147,15 +147,18 @@
       }
       var width = target.clientWidth;
       var narrow = width < NARROW;
-      if (onlyChanged === true && drawnNarrow.get(target) === narrow) {
+      var drawn = narrow ? "phone" : "wide";
+      if (onlyChanged === true && target.getAttribute("data-drawn") === drawn) {
         return;
       }
-      drawnNarrow.set(target, narrow);
+      target.removeAttribute("data-drawn");
       var figure = fitted(JSON.parse(source.textContent), width);
       Plotly.react(target, figure.data, themed(figure.layout, colours), Object.assign({
         responsive: true,
         displaylogo: false,
-      }, figure.config));
+      }, figure.config)).then(function () {
+        target.setAttribute("data-drawn", drawn);
+      });
     });
   }
 

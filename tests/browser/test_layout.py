@@ -192,10 +192,9 @@ def test_charts(screens: dict[str, Visitor], screen: str) -> None:
     visitor = screens[screen]
     page = visitor.page
     visitor.go("/charts")
-    plots = page.locator("figure.chart .js-plotly-plot")
-    expect(plots).to_have_count(len(CHARTS), timeout=20_000)
-    for index in range(plots.count()):
-        expect(plots.nth(index).locator(".main-svg").first).to_be_attached()
+    drawn = "phone" if screen == "phone" else "wide"
+    plots = page.locator(f"figure.chart .plot[data-drawn={drawn}]")
+    expect(plots).to_have_count(len(CHARTS), timeout=20_000)  # plotly.js is done
     problems = layout_problems(visitor, screen, "charts")
     assert not problems, "\n".join(problems)
 
@@ -205,19 +204,22 @@ def test_charts_follow_the_window(screens: dict[str, Visitor]) -> None:
     visitor = screens["desktop"]
     page = visitor.page
     visitor.go("/charts")
-    expect(page.locator("figure.chart .js-plotly-plot")).to_have_count(len(CHARTS), timeout=20_000)
-    laid_out = "narrow => [...document.querySelectorAll('.js-plotly-plot')].every(plot => "
-    laid_out += "plot._fullLayout && (plot._fullLayout.width < 640) === narrow "
-    laid_out += "&& !plot.querySelector('.modebar') === narrow)"
-    page.wait_for_function(laid_out, arg=False)
+
+    def drawn_for(screen: str) -> None:
+        plots = page.locator(f"figure.chart .plot[data-drawn={screen}]")
+        expect(plots).to_have_count(len(CHARTS), timeout=20_000)
+
+    drawn_for("wide")
+    expect(page.locator("figure.chart .modebar")).to_have_count(len(CHARTS))
     try:
         page.set_viewport_size(PHONE)
-        page.wait_for_function(laid_out, arg=True)
+        drawn_for("phone")
+        expect(page.locator("figure.chart .modebar")).to_have_count(0)
         problems = layout_problems(visitor, "narrow", "charts-narrowed")
         assert not problems, "\n".join(problems)
     finally:
         page.set_viewport_size(WIDE)
-    page.wait_for_function(laid_out, arg=False)
+    drawn_for("wide")
 
 
 #: A page with one of each defect the checker looks for, in a 375 px window.
