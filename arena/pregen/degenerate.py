@@ -67,7 +67,8 @@ _GLUED_ROLE = re.compile(r"\b([a-z]{3,})(model|user|assistant)[ \t]*$", re.MULTI
 GLUED_ALLOWED = frozenset(
     {
         "re", "super", "sub", "meta", "data", "pre", "auto", "view", "end", "multi", "non",
-        "power", "co", "bio", "eco", "geo", "micro", "macro", "mini", "proto", "role",
+        "power", "co", "bio", "eco", "geo", "micro", "macro", "mini", "proto", "role", "user",
+        "base", "world", "mental", "business", "language", "teaching",
     }
 )  # fmt: skip
 _SENTENCE = re.compile(r"[^.!?\n]+[.!?]*")

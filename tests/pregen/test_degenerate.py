@@ -217,7 +217,10 @@ SELF_DESCRIPTION = (
     "anything and I will do my best."
 )
 
-REMODEL = "We plan to remodel\nthe kitchen, and the superuser\nof the server helps."
+REMODEL = (
+    "We plan to remodel\nthe kitchen, and the superuser\nof the server helps with the "
+    "usermodel\nand the worldmodel"
+)
 
 
 @pytest.mark.parametrize(
