@@ -241,7 +241,9 @@ def test_the_worker_logs_the_runs_outcome(
     _sync(runner)
     fake_ollama.garbage_next(times=1000)
     said: list[str] = []
-    Worker(app, say=said.append)._batch_job(None, None)
+    worker = Worker(app, say=said.append)
+    worker._lease_job()  # a lone worker is active (only the active one runs batches)
+    worker._batch_job(None, None)
     assert "batch: outcome: nothing could be stored: 60 of 60 planned answers failed or " in (
         "\n".join(said)
     )
