@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Integer, and_, case, cast, func, or_, select, true
+from sqlalchemy import Integer, and_, case, cast, func, select, true
 from sqlalchemy.orm import aliased
 
 from arena.extensions import db
@@ -117,51 +117,80 @@ def _status_counts() -> dict[int, dict[str, int]]:
     return counts
 
 
-def _code(outcome: str | None, model_a: int, model_b: int) -> int:
-    """A verdict or vote (``a``/``b``/``tie``/``both_bad`` on its own sides) as a kappa
-    category: who won by model id, not by side."""
-    if outcome == "a":
-        return LOWER if model_a < model_b else HIGHER
-    if outcome == "b":
-        return LOWER if model_b < model_a else HIGHER
-    return NEITHER
+def _codes(outcome: np.ndarray, model_a: np.ndarray, model_b: np.ndarray) -> np.ndarray:
+    """Verdicts or votes (outcome codes 0 = a, 1 = b, else neither, on their own sides) as
+    kappa categories: who won by model id, not by side."""
+    winner = np.where(outcome == 0, model_a, np.where(outcome == 1, model_b, -1))
+    lower = np.minimum(model_a, model_b)
+    return np.where(winner < 0, NEITHER, np.where(winner == lower, LOWER, HIGHER))
 
 
-def matched_battles(judge_id: int) -> tuple[np.ndarray, np.ndarray]:
-    """Kappa codes (people, judge) of every unflagged human vote on a battle showing the
-    same two answers as one of the judge's parsed judgements."""
-    same_pair = or_(
-        and_(
-            Battle.left_response_id == Judgement.response_a_id,
-            Battle.right_response_id == Judgement.response_b_id,
-        ),
-        and_(
-            Battle.left_response_id == Judgement.response_b_id,
-            Battle.right_response_id == Judgement.response_a_id,
-        ),
-    )
-    rows = db.session.execute(
+def _outcome_code(column: Any) -> Any:
+    return case({"a": 0, "b": 1}, value=column, else_=2)
+
+
+_ROWS = np.dtype(
+    [("x", np.int64), ("y", np.int64), ("o", np.int64), ("a", np.int64), ("b", np.int64)]
+)
+
+
+def _array(stmt: Any) -> np.ndarray:
+    """Five integer columns of ``stmt`` straight into a numpy structured array."""
+    result = db.session.connection().execute(stmt)
+    # The raw DBAPI cursor: plain numbers, no Row objects (as arena.leaderboard.board does).
+    data: np.ndarray = np.fromiter(result.cursor, dtype=_ROWS)  # type: ignore[call-overload]
+    result.close()
+    return data
+
+
+def _pair_keys(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """One integer per unordered pair of response ids."""
+    keys: np.ndarray = np.minimum(x, y) * (1 << 31) + np.maximum(x, y)
+    return keys
+
+
+def matched_battles(judge_ids: list[int]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Per judge: kappa codes (people, judge) of every unflagged human vote on a battle
+    showing the same two answers as one of the judge's parsed judgements.
+
+    Two plain reads (votes with their battle's answers, on prompts some judge judged; each
+    judge's parsed verdicts) matched in numpy on the unordered pair of response ids: no join
+    on an OR of columns that no index serves.
+    """
+    judged_prompts = select(Judgement.prompt_id).where(Judgement.judge_id.in_(judge_ids))
+    votes = _array(
         select(
-            Vote.outcome,
+            Battle.left_response_id,
+            Battle.right_response_id,
+            _outcome_code(Vote.outcome),
             Vote.model_a_id,
             Vote.model_b_id,
-            Judgement.outcome,
-            Judgement.model_a_id,
-            Judgement.model_b_id,
         )
-        .select_from(Judgement)
-        .join(Battle, same_pair)
-        .join(Vote, Vote.battle_id == Battle.id)
-        .where(
-            Judgement.judge_id == judge_id,
-            Judgement.status.in_(RATED_STATUSES),
-            Vote.excluded.is_not(true()),
-        )
+        .join(Battle, Battle.id == Vote.battle_id)
+        .where(Vote.excluded.is_not(true()), Battle.prompt_id.in_(judged_prompts))
         .order_by(Vote.id)
-    ).all()
-    human = np.array([_code(r[0], r[1], r[2]) for r in rows], dtype=np.int64)
-    judge = np.array([_code(r[3], r[4], r[5]) for r in rows], dtype=np.int64)
-    return human, judge
+    )
+    vote_keys = _pair_keys(votes["x"], votes["y"])
+    people = _codes(votes["o"], votes["a"], votes["b"])
+    out = {}
+    for judge_id in judge_ids:
+        verdicts = _array(
+            select(
+                Judgement.response_a_id,
+                Judgement.response_b_id,
+                _outcome_code(Judgement.outcome),
+                Judgement.model_a_id,
+                Judgement.model_b_id,
+            ).where(Judgement.judge_id == judge_id, Judgement.status.in_(RATED_STATUSES))
+        )
+        keys = _pair_keys(verdicts["x"], verdicts["y"])
+        order = np.argsort(keys, kind="stable")  # a pair is judged once per judge
+        keys, codes = keys[order], _codes(verdicts["o"], verdicts["a"], verdicts["b"])[order]
+        where = np.searchsorted(keys, vote_keys)
+        found = where < len(keys)
+        found[found] = keys[where[found]] == vote_keys[found]
+        out[judge_id] = (people[found], codes[where[found]])
+    return out
 
 
 def _longer_answer() -> dict[int, tuple[int, int]]:
@@ -215,6 +244,7 @@ def judge_trust(only: str | None = None) -> list[JudgeTrust]:
         human = serve_board(Filters()).board
     except LeaderboardUnavailable as error:
         human_note = f"the human leaderboard is not available now: {error}"
+    matched = matched_battles([judge_id for judge_id, _, _, _ in judges])
     out = []
     for judge_id, tag, name, enabled in judges:
         counts = statuses.get(judge_id, {})
@@ -225,7 +255,7 @@ def judge_trust(only: str | None = None) -> list[JudgeTrust]:
         trust.verdicts = trust.counted + trust.inconsistent + trust.unparsed
         trust.unparsed_rate = wilson(trust.unparsed, trust.verdicts)
         trust.inconsistency_rate = wilson(trust.inconsistent, trust.counted + trust.inconsistent)
-        people, verdicts = matched_battles(judge_id)
+        people, verdicts = matched[judge_id]
         trust.battles = len(people)
         both_decisive = (people != NEITHER) & (verdicts != NEITHER)
         agreed = int((people[both_decisive] == verdicts[both_decisive]).sum())
