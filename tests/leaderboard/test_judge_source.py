@@ -265,3 +265,18 @@ def test_export_and_refresh_commands_take_a_source(arena: Flask, runner: FlaskCl
     assert refresh.exit_code == 0, refresh.output
     again = runner.invoke(args=["leaderboard", "refresh", "--source", "judge"])
     assert "0 leaderboards recomputed" in again.output
+
+
+def test_disabling_a_judge_changes_the_judge_board_only(arena: Flask, client: FlaskClient) -> None:
+    _judge_everything(arena)
+    human = _get(client, "/api/leaderboard.json").headers["ETag"]
+    assert _get(client, "/api/leaderboard.json?source=judge").get_json()["votes"] == 13
+    with arena.app_context():
+        judge = db.session.get(Judge, _judge_id("judge-a"))
+        assert judge is not None
+        judge.enabled = False
+        db.session.commit()
+    # Every enabled judge: none left. One judge by tag: its verdicts stay readable.
+    assert _get(client, "/api/leaderboard.json?source=judge").get_json()["votes"] == 0
+    assert _get(client, "/api/leaderboard.json?source=judge:judge-a").get_json()["votes"] == 13
+    assert _get(client, "/api/leaderboard.json").headers["ETag"] == human
