@@ -11,18 +11,31 @@ Prints throughput, refused votes by status, errors (which must be 0) and the ans
 pre-generation stored meanwhile.
 
     .venv/bin/python scripts/bench/load.py [--voters 30] [--tabs 3] [--votes 3000] [--workers 4]
+
+``--nodes N`` (2 or more) measures several web nodes instead: votes per second through one
+node, then through N nodes (gunicorn each, own instance folder, ``--workers`` each, one
+database), voters racing through all of them as behind nginx, rate limits in one Redis; then
+two workers (``flask --app arena worker``, own instance folders) and how long the standby
+takes to become active after the active one is killed with -9. Give it PostgreSQL and Redis
+as the tests take them (``ARENA_TEST_DATABASE_URL="$(scripts/ci/postgres.sh)"``,
+``ARENA_TEST_REDIS_URL="$(scripts/ci/redis.sh)"``); on SQLite the nodes share the file (one
+machine only).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
+import secrets
+import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections import Counter
+from contextlib import ExitStack
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -33,9 +46,13 @@ from sqlalchemy import func, select
 from arena import create_app
 from arena.extensions import db
 from arena.models import Response
+from arena.ops.heartbeat import worker_status
 from arena.ops.setup import ensure_database
+from tests.support import databases
+from tests.support.app import make_app
+from tests.support.cluster import Balancer, cross_vote_loop, web_node
 from tests.support.fake_ollama import FakeOllama
-from tests.support.live_server import arena_env, gunicorn
+from tests.support.live_server import arena_env, gunicorn, stop
 from tests.support.load_client import Tally, WorkerKiller, vote_loop
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,7 +74,10 @@ def main() -> int:
     parser.add_argument("--token-delay", type=float, default=0.01, help="the fake's, seconds")
     parser.add_argument("--kill", type=int, default=0, help="web workers to kill -9 meanwhile")
     parser.add_argument("--time-limit", type=float, default=300.0)
+    parser.add_argument("--nodes", type=int, default=1, help="web nodes (2+: see above)")
     args = parser.parse_args()
+    if args.nodes > 1:
+        return nodes_main(args)
 
     with tempfile.TemporaryDirectory() as tmp, FakeOllama(models=[]) as fake:
         for tag in MODELS:
@@ -147,6 +167,140 @@ def _answers(app: Flask) -> int:
         count = db.session.scalar(select(func.count(Response.id)).where(Response.status == "ok"))
         db.session.remove()
     return int(count or 0)
+
+
+def nodes_main(args: argparse.Namespace) -> int:
+    """``--nodes N``: votes/s through one node and through N, then the standby's takeover."""
+    redis_url = os.environ.get("ARENA_TEST_REDIS_URL", "")
+    if not redis_url:
+        print(
+            "--nodes needs Redis for the shared limits: ARENA_TEST_REDIS_URL (scripts/ci/redis.sh)"
+        )
+        return 2
+    try:
+        with tempfile.TemporaryDirectory() as tmp, FakeOllama(models=[]) as fake:
+            for tag in MODELS:
+                _add(fake, tag)
+            app = make_app(Path(tmp) / "instance", fake.url, POOL_TARGET=args.prompts)
+            runner = app.test_cli_runner()
+            assert runner.invoke(args=["models", "sync"]).exit_code == 0
+            result = runner.invoke(args=["pregenerate", "--prompts", str(args.prompts)])
+            assert result.exit_code == 0, result.output
+            with app.app_context():
+                db.engine.dispose()
+            env = {
+                "ARENA_DATABASE_URL": str(app.config["SQLALCHEMY_DATABASE_URI"]),
+                "ARENA_SECRET_KEY": secrets.token_hex(32),
+                "ARENA_RATELIMIT_STORAGE_URI": redis_url,
+                "ARENA_RATELIMIT_KEY_PREFIX": f"bench-{secrets.token_hex(4)}",
+                "ARENA_RATELIMIT_VOTES": "1000000 per minute",
+                "ARENA_PROXY_HOPS": "1",
+            }
+            backend = app.config["SQLALCHEMY_DATABASE_URI"].split(":", 1)[0]
+            print(
+                f"{backend}, limits in Redis, {args.voters} voters x {args.tabs} racing tabs, "
+                f"{args.votes} votes a run, gunicorn {args.workers} workers per node, "
+                f"{len(MODELS)} models, {args.prompts} prompts"
+            )
+            failed = 0
+            for count in (1, args.nodes):
+                failed += _nodes_run(args, Path(tmp), fake.url, env, count)
+            takeover = _takeover(app, Path(tmp), fake.url, env)
+            print(f"standby worker active {takeover:.1f} s after the active one's kill -9")
+    finally:
+        databases.drop_template()
+    return 1 if failed else 0
+
+
+def _nodes_run(
+    args: argparse.Namespace, tmp: Path, ollama_url: str, env: dict[str, str], count: int
+) -> int:
+    """One run through ``count`` nodes; prints its line, returns its error count."""
+    tallies = [Tally() for _ in range(args.voters)]
+    with ExitStack() as stack:
+        nodes = [
+            stack.enter_context(
+                web_node(tmp / f"node-{count}-{n}", ollama_url, env, workers=args.workers)
+            )
+            for n in range(count)
+        ]
+        balancer = Balancer([node.url for node in nodes])
+        started = time.monotonic()
+        deadline = started + args.time_limit
+        threads = [
+            threading.Thread(
+                target=cross_vote_loop,
+                args=(balancer, args.votes // args.voters, deadline, random.Random(i), tally),
+                kwargs={
+                    "tabs": args.tabs,
+                    "address": f"10.{count}.{i // 250}.{i % 250 + 1}",
+                    "first_turn": i,
+                },
+            )
+            for i, tally in enumerate(tallies)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        wall = time.monotonic() - started
+    votes = sum(len(t.accepted) for t in tallies)
+    errors = [e for t in tallies for e in t.server_errors + t.race_errors]
+    refused: Counter[int] = Counter()
+    for tally in tallies:
+        refused.update(tally.refused)
+    print(
+        f"{count} node{'s' if count > 1 else ' '}  {votes:6d} votes in {wall:6.1f} s  "
+        f"{votes / wall:7.1f} votes/s  refused {dict(sorted(refused.items()))}  "
+        f"errors {len(errors)} (must be 0) {errors[:3]}"
+    )
+    return len(errors)
+
+
+def _takeover(app: Flask, tmp: Path, ollama_url: str, env: dict[str, str]) -> float:
+    """Seconds from the active worker's kill -9 until the standby says it is active."""
+    away = (time.localtime().tm_hour + 12) % 24  # no nightly window during the benchmark
+    settings = {
+        "ARENA_WORKER_WINDOW": f"0 {away} * * *",
+        "ARENA_WORKER_WINDOW_UNTIL": f"{(away + 1) % 24:02d}:00",
+        "ARENA_WORKER_HEARTBEAT_SECONDS": "2",
+    }
+    workers = []
+    try:
+        for name in ("a", "b"):
+            worker_env = arena_env(tmp / f"worker-{name}", ollama_url, {**env, **settings})
+            workers.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "flask", "--app", "arena", "worker"],
+                    cwd=ROOT,
+                    env=worker_env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+            _wait_role(app, workers[-1].pid, "active" if name == "a" else "standby")
+        killed = time.monotonic()
+        workers[0].send_signal(signal.SIGKILL)
+        _wait_role(app, workers[1].pid, "active", every=0.05)
+        return time.monotonic() - killed
+    finally:
+        for worker in workers:
+            stop(worker)
+
+
+def _roles(app: Flask) -> dict[int, str | None]:
+    with app.app_context():
+        rows = worker_status(app.config)["workers"]
+        db.session.remove()
+    return {w["pid"]: w["role"] for w in rows if w["running"]}
+
+
+def _wait_role(app: Flask, pid: int, role: str, every: float = 0.2) -> None:
+    deadline = time.monotonic() + 120
+    while _roles(app).get(pid) != role:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"worker {pid} not {role} within 120 s")
+        time.sleep(every)
 
 
 if __name__ == "__main__":
