@@ -9,8 +9,10 @@ N(0, 150 Elo) (as ``scripts/bench/ratings.py`` does), every vote follows Bradley
 those strengths, and the three rules (``active``, ``classic``, ``uniform``) see the same
 truths run by run, and so does ``paper``, the rule Chatbot Arena's paper proposes (Chiang et
 al. 2024, §5: pairs in proportion to the expected reduction of the win-rate interval's
-width; :func:`arena.ratings.matchmaking.paper_weights`) as a baseline. For each rule and
-model count it prints the median over the runs of the votes needed until
+width; :func:`arena.ratings.matchmaking.paper_weights`) as a baseline, and ``oracle``, a
+design handed the true order (pairs at most two places apart; no arena can use it): the
+row ``o/c`` says how far below ``classic`` a rule that knew the order gets on the same
+truths. For each rule and model count it prints the median over the runs of the votes needed until
 
 - (a) the Spearman correlation of the arena's Bradley-Terry ratings with the truth is at
   least 0.9, and
@@ -40,7 +42,7 @@ from arena.ratings.matchmaking import RULES_ORDER  # noqa: E402
 from arena.ratings.simulation import RunResult, simulate  # noqa: E402
 
 TARGET_RATIO = 0.70
-BENCH_RULES = (*RULES_ORDER, "paper")
+BENCH_RULES = (*RULES_ORDER, "paper", "oracle")
 
 
 def median_votes(results: list[RunResult], attr: str, cap: int) -> tuple[float, int]:
@@ -100,6 +102,9 @@ def main() -> int:
         pa = done[(m, "active")][2] / done[(m, "paper")][2]
         pb = done[(m, "active")][4] / done[(m, "paper")][4]
         print(f"{m:>6} {'a/p':>8} {pa:>18.2f} {pb:>16.2f}")
+        oa = done[(m, "oracle")][2] / done[(m, "classic")][2]
+        ob = done[(m, "oracle")][4] / done[(m, "classic")][4]
+        print(f"{m:>6} {'o/c':>8} {oa:>18.2f} {ob:>16.2f}   (knows the true order)")
     print(f"total {time.perf_counter() - started:.0f} s")
     return 0 if ok else 1
 
