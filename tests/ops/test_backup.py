@@ -90,6 +90,7 @@ def test_restore_brings_back_the_backup_and_keeps_a_safety_copy(
         assert db.session.execute(select(func.count()).select_from(Vote)).scalar() == 5
 
 
+@sqlite_only  # PostgreSQL's: test_backup_postgres.py
 def test_restore_refuses_what_is_not_an_arena_backup(
     app: Flask, runner: FlaskCliRunner, tmp_path: Path
 ) -> None:
