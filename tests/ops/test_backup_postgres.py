@@ -3,6 +3,7 @@ restore into a scratch database, the same rotation; clear errors about the clien
 
 from __future__ import annotations
 
+import shutil
 import stat
 import threading
 from pathlib import Path
@@ -151,7 +152,7 @@ def test_a_missing_or_too_old_pg_dump_says_what_to_install() -> None:
 
 
 def test_the_installed_pg_dump_reports_its_version() -> None:
-    found = pg_backup.find_tool("pg_dump", 0) if pg_backup.shutil.which("pg_dump") else None
+    found = pg_backup.find_tool("pg_dump", 0) if shutil.which("pg_dump") else None
     if found is None:
         pytest.skip("no pg_dump on this machine")
     assert found.major >= 10
