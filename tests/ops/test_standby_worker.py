@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from apscheduler.schedulers.background import BackgroundScheduler
 from flask import Flask
 from flask.testing import FlaskCliRunner
 from sqlalchemy import func, select, text
@@ -29,6 +30,7 @@ from arena.models import Prompt, Response, VisitorRequest, WorkerHeartbeat, utcn
 from arena.ops.admin import request_run, take_run_request
 from arena.ops.heartbeat import beat, live_workers, worker_name, worker_status
 from arena.ops.lease import FileLease, PostgresLease, lease_for
+from arena.ops.worker import Worker
 from arena.play import visitors
 from arena.pregen import visitor
 from tests.support import databases
@@ -309,3 +311,30 @@ def test_a_run_asked_for_on_another_node_reaches_the_worker(app: Flask, tmp_path
         taken = take_run_request(worker_name())
         assert taken is not None and taken["budget"] == "2h"
         assert take_run_request(worker_name()) is None
+
+
+def test_a_standby_taking_over_in_the_window_starts_its_batch(app: Flask) -> None:
+    """The active worker died in the night: the standby that takes the lease starts the open
+    window's batch (a lone standby does nothing while another holds the lease)."""
+    hour = time.localtime().tm_hour
+    app.config.update(
+        WORKER_WINDOW=f"0 {hour} * * *", WORKER_WINDOW_UNTIL=f"{(hour + 2) % 24:02d}:00"
+    )
+    holder = lease_for(_database_url(app), str(Path(app.instance_path) / "other"))
+    said: list[str] = []
+    worker = Worker(app, say=said.append)
+    worker._scheduler = BackgroundScheduler()  # not started: the jobs added stay pending
+    try:
+        assert holder.try_take()
+        worker._lease_job()
+        assert worker.role == "standby" and worker._scheduler.get_job("batch-now") is None
+        holder.release()
+        worker._lease_job()
+        assert worker.role == "active"
+        job = worker._scheduler.get_job("batch-now")
+        assert job is not None and job.args[0] is not None  # the window's end as the deadline
+        with app.app_context():
+            assert worker_status(app.config)["active"]["pid"] == os.getpid()
+    finally:
+        worker.lease.release()
+        holder.release()
