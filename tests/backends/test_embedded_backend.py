@@ -174,7 +174,7 @@ def test_prompt_longer_than_the_context_is_a_clear_error(smollm2: EmbeddedBacken
         smollm2.chat(SMOLLM2_TAG, long, GenerationOptions(num_predict=4, num_ctx=256))
 
 
-# -- Gemma 3 270M (a base model with the supplied chat template) ----------------------------
+# -- Gemma 3 270M (a base model, prompted as one) -------------------------------------------
 
 
 def test_gemma3_generates_with_the_supplied_template(
@@ -189,6 +189,8 @@ def test_gemma3_generates_with_the_supplied_template(
     assert result.text.strip()
     assert result.eval_count is not None and 0 < result.eval_count <= 16
     assert result.prompt_eval_count is not None and result.prompt_eval_count > 10
+    # Prompted as a base model: the system prompt is not in its context, so not in its answer.
+    assert "helpful assistant" not in result.text and "Request:" not in result.text
 
 
 def test_gemma3_base_is_prompted_as_a_base_model_with_loop_guards() -> None:

@@ -120,7 +120,7 @@ def test_a_loop_after_a_fair_answer_is_cut_kept_and_shown_as_cut(
     assert answers(app, "excluded") == []
     assert _pool_answers(app, client)[_display_name(app, GEMMA)]["cut"] == 1
 
-    page = _battle_with(app, client, cut.id)
+    page = _battle_with(app, cut.id)
     assert "…cut here: the rest repeated itself" in page
     assert page.count('class="answer-note"') == 1  # the other answer ended by itself
 
@@ -140,12 +140,12 @@ def test_an_answer_stopped_at_the_token_limit_says_so(
     assert _pool_answers(app, client)[_display_name(app, LLAMA)]["at_limit"] == 1
 
     # Both sides stopped: the same note on each, naming no model.
-    page = _battle_between(app, client, [r.id for r in stopped])
+    page = _battle_between(app, [r.id for r in stopped])
     assert page.count("…stopped at 6 tokens") == 2
     # One side stopped, the other ended by itself: only the stopped one has a note.
     (done,) = [r for r in answers(app) if r.model.tag == GEMMA]
     assert done.done_reason == "stop"
-    mixed = _battle_between(app, client, [stopped[0].id, done.id])
+    mixed = _battle_between(app, [stopped[0].id, done.id])
     assert mixed.count("…stopped at 6 tokens") == 1
 
 
@@ -175,10 +175,11 @@ def test_the_reveal_speed_and_time_leave_out_the_load(
     assert "measured while its server had 1 request from the arena under way" in reveal
 
 
-def _battle_with(app: Flask, client: FlaskClient, response_id: int) -> str:
-    """Serve battles until one shows ``response_id``; that page's HTML."""
-    for _ in range(10):
-        page = client.get("/").get_data(as_text=True)
+def _battle_with(app: Flask, response_id: int) -> str:
+    """A battle showing ``response_id``, as a fresh voter meets it (a voter sees each answer
+    once, so each try is a new voter)."""
+    for _ in range(30):
+        page = app.test_client().get("/").get_data(as_text=True)
         with app.app_context():
             battle = db.session.get_one(Battle, battle_id_of(page))
             if response_id in (battle.left_response_id, battle.right_response_id):
@@ -186,14 +187,12 @@ def _battle_with(app: Flask, client: FlaskClient, response_id: int) -> str:
     raise AssertionError(f"answer {response_id} was never served")
 
 
-def _battle_between(app: Flask, client: FlaskClient, response_ids: list[int]) -> str:
+def _battle_between(app: Flask, response_ids: list[int]) -> str:
     """A battle of exactly these two answers, as a fresh voter meets it."""
-    fresh = app.test_client()
-    for _ in range(20):
-        page = fresh.get("/").get_data(as_text=True)
+    for _ in range(30):
+        page = app.test_client().get("/").get_data(as_text=True)
         with app.app_context():
             battle = db.session.get_one(Battle, battle_id_of(page))
             if {battle.left_response_id, battle.right_response_id} == set(response_ids):
                 return page
-        fresh = app.test_client()
     raise AssertionError(f"answers {response_ids} were never served together")
