@@ -79,8 +79,8 @@ BASE_TEMPLATE = (
     "{{ ' ' + (message['content'] | trim) + '\n\n' }}"
     "{% endif %}{% endfor %}"
 )
-#: Where a base model prompted with BASE_TEMPLATE starts the next request.
-BASE_STOP = ("\nRequest:", "\nQuestion:")
+#: Where a base model prompted with BASE_TEMPLATE starts the next request or answer.
+BASE_STOP = ("\nRequest:", "\n\nRequest", "\nAnswer:", "\nQuestion:")
 #: llama.cpp sampler settings against loops, for the packaged models: a mild repeat penalty
 #: over the last 64 tokens and DRY (multiplier 0.8, base 1.75, sequences over 2 tokens).
 ANTI_LOOP: dict[str, float] = {
