@@ -225,6 +225,7 @@ def _nodes_run(
             for n in range(count)
         ]
         balancer = Balancer([node.url for node in nodes])
+        cpu_before = sum(node.cpu_seconds() for node in nodes)
         started = time.monotonic()
         deadline = started + args.time_limit
         threads = [
@@ -244,6 +245,7 @@ def _nodes_run(
         for thread in threads:
             thread.join()
         wall = time.monotonic() - started
+        cpu = sum(node.cpu_seconds() for node in nodes) - cpu_before
     votes = sum(len(t.accepted) for t in tallies)
     errors = [e for t in tallies for e in t.server_errors + t.race_errors]
     refused: Counter[int] = Counter()
@@ -251,7 +253,8 @@ def _nodes_run(
         refused.update(tally.refused)
     print(
         f"{count} node{'s' if count > 1 else ' '}  {votes:6d} votes in {wall:6.1f} s  "
-        f"{votes / wall:7.1f} votes/s  refused {dict(sorted(refused.items()))}  "
+        f"{votes / wall:7.1f} votes/s  web CPU {1000 * cpu / max(votes, 1):5.1f} ms a vote  "
+        f"refused {dict(sorted(refused.items()))}  "
         f"errors {len(errors)} (must be 0) {errors[:3]}"
     )
     return len(errors)
