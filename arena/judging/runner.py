@@ -25,7 +25,8 @@ from arena.judging.prompt import Fitted, JudgePrompt, fit
 from arena.judging.summary import JudgeSummary
 from arena.judging.verdicts import combine, parse_verdict
 from arena.models import Judgement, Prompt, Response
-from arena.pregen.generate import FailureNote, MeteredBackend, failure_kind
+from arena.pregen.generate import FailureNote, failure_kind
+from arena.pregen.metered import MeteredBackend
 from arena.pregen.runner import ProgressCallback, ProgressEvent, RunControl
 
 

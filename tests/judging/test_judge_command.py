@@ -243,7 +243,8 @@ def test_long_answers_are_cut_to_the_judges_context(
     app: Flask, runner: FlaskCliRunner, fake_ollama: FakeOllama
 ) -> None:
     long_tag = CONTESTANTS[0]
-    fake_ollama.set_answer(long_tag, f"Answer from {long_tag} to: " + "blah " * 3000)
+    words = " ".join(f"point{i}" for i in range(3000))  # long, never a loop
+    fake_ollama.set_answer(long_tag, f"Answer from {long_tag} to: {words}")
     app.config["JUDGE_NUM_CTX"] = 1024
     app.config["JUDGE_NUM_PREDICT"] = 64
     judging_pool(runner, fake_ollama, prompts=1)
