@@ -27,22 +27,28 @@ Only the unfiltered boards and every verdict are used: the trust figures take no
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from flask import current_app
 from sqlalchemy import Integer, and_, case, cast, func, select, true
 from sqlalchemy.orm import aliased
 
 from arena.extensions import db
 from arena.leaderboard.board import Board
 from arena.leaderboard.bounds import LeaderboardUnavailable
-from arena.leaderboard.cache import serve_board
+from arena.leaderboard.cache import data_version, serve_board
 from arena.leaderboard.filters import RATED_STATUSES, Filters
 from arena.models import Battle, Judge, Judgement, Model, Response, Vote
 from arena.ratings.agreement import Z95, Estimate, cohen_kappa, kendall_tau_b, spearman, wilson
 
 __all__ = ["Z95", "JudgeTrust", "judge_trust", "known_judges", "matched_battles", "rank_agreement"]
+
+#: ``app.extensions`` key of the figures last computed in this process, with their version.
+MEMO_KEY = "arena_judge_trust"
 
 #: Kappa's categories: the lower model id's answer wins, the higher's wins, neither.
 LOWER, HIGHER, NEITHER = 0, 1, 2
@@ -229,13 +235,42 @@ def rank_agreement(human: Board, judge: Board) -> tuple[Estimate, float | None]:
     return spearman(x, y), kendall_tau_b(x, y)
 
 
+def trust_version() -> str:
+    """A signature of everything the figures depend on: the human board's data (votes,
+    flags, answers, models), every judgement (written once, never changed) and the judges."""
+    with db.engine.connect() as conn:
+        human = data_version(conn)
+        judgements = list(conn.execute(select(func.count(), func.max(Judgement.id))).one())
+        judges = conn.execute(
+            select(Judge.id, Judge.enabled, Model.tag, Model.display_name)
+            .join(Model, Judge.model_id == Model.id)
+            .order_by(Judge.id)
+        ).all()
+    raw = json.dumps([human, judgements, [list(j) for j in judges]], default=str)
+    return hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
 def judge_trust(only: str | None = None) -> list[JudgeTrust]:
     """The figures of every registered judge (or of the judge ``only``), by tag.
 
-    Reads the human leaderboard and each judge's (cached; in a request a board being
-    computed leaves the rank correlation out with a note saying so).
+    Kept in the process (``app.extensions``) until :func:`trust_version` changes, so views
+    of unchanged data cost a few counts. Reads the human leaderboard and each judge's
+    (cached; in a request a board being computed leaves the rank correlation out with a note
+    saying so, and such figures are not kept).
     """
-    judges = [j for j in known_judges() if only is None or j[1] == only]
+    version = trust_version()
+    kept = current_app.extensions.get(MEMO_KEY)
+    if kept is not None and kept[0] == version:
+        figures: list[JudgeTrust] = kept[1]
+    else:
+        figures = _compute()
+        if not any(trust.rank_note for trust in figures):
+            current_app.extensions[MEMO_KEY] = (version, figures)
+    return [trust for trust in figures if only is None or trust.judge == only]
+
+
+def _compute() -> list[JudgeTrust]:
+    judges = known_judges()
     statuses = _status_counts()
     longer = _longer_answer()
     human: Board | None = None

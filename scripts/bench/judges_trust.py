@@ -7,8 +7,9 @@ Run from the project root (builds a throw-away instance in a temporary folder):
 Stores one answer per (built-in prompt, model), ``--battles`` voted battles on random pairs
 of those answers, and ``--judges`` judges each with a verdict on every pair of answers (the
 pool judged whole). Prints the time of the first /api/judges.json (it computes the human
-board and each judge's), of a second one (boards cached: the trust figures' own queries),
-and of matching human votes to verdicts alone, with the machine's load.
+board and each judge's), of one with the boards cached (the trust figures' own queries), of
+one on unchanged data (the figures kept in the process: a few counts), and of matching human
+votes to verdicts alone, with the machine's load.
 """
 
 from __future__ import annotations
@@ -142,7 +143,9 @@ def main() -> None:
             return document
 
         timed("GET /api/judges.json, first (boards computed)", get)
-        document = timed("GET /api/judges.json, boards cached", get)
+        app.extensions.pop(trust.MEMO_KEY, None)
+        document = timed("GET /api/judges.json, figures computed, boards cached", get)
+        timed("GET /api/judges.json, data unchanged (figures kept)", get)
         with app.app_context():
             judge_id = db.session.query(Judge.id).first()
             assert judge_id is not None

@@ -12,6 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from arena.extensions import db
+from arena.models import Vote
 from tests.support.judge_data import (
     AnswerPair,
     add_human_vote,
@@ -193,3 +194,25 @@ def test_bad_requests_are_clear_400s(
     assert body["status"] == 400 and message in body["message"]
     page = client.get(f"/judges{query}")
     assert page.status_code == 400 and message in html.unescape(page.get_data(as_text=True))
+
+
+def test_figures_follow_new_verdicts_votes_and_flags(app: Flask, client: FlaskClient) -> None:
+    """The figures are kept between views, and computed again when the data changes."""
+    with app.app_context():
+        judge_id = add_judge("judge")
+        pair = answer_pair("m1", "m2")
+        add_verdict(judge_id, pair, "x")
+    assert _judge(_trust(client), "judge")["agreement"]["battles"] == 0
+    assert _judge(_trust(client), "judge")["verdicts"] == 1  # kept: the same figures
+    with app.app_context():
+        vote_id = add_human_vote(pair, "x").id
+    assert _judge(_trust(client), "judge")["agreement"]["battles"] == 1
+    with app.app_context():
+        add_verdict(judge_id, answer_pair("m1", "m2"), "y")
+    assert _judge(_trust(client), "judge")["verdicts"] == 2
+    with app.app_context():
+        vote = db.session.get(Vote, vote_id)
+        assert vote is not None
+        vote.excluded = True  # a flag set: the vote no longer counts
+        db.session.commit()
+    assert _judge(_trust(client), "judge")["agreement"]["battles"] == 0
