@@ -15,6 +15,7 @@ generation speed (tokens / generation time, load excluded).
 
     .venv/bin/python scripts/bench/demo_answers.py --settings old --prompts 8
     .venv/bin/python scripts/bench/demo_answers.py --settings new --prompts 8 [--jsonl out]
+        [--threads 1] [--model smollm2:135m-instruct-q4_1]
 """
 
 from __future__ import annotations
@@ -56,10 +57,11 @@ def main() -> None:
     # crawl when other processes hold the cores (under load 15, no answer in 5 minutes).
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--jsonl", type=Path, default=None, help="write every answer here")
+    parser.add_argument("--model", default=None, help="only this packaged model's tag")
     args = parser.parse_args()
     old = args.settings == "old"
     num_predict = args.num_predict or (OLD_NUM_PREDICT if old else NEW_NUM_PREDICT)
-    specs = packaged_models()
+    specs = [spec for spec in packaged_models() if args.model in (None, spec.tag)]
     if not specs:
         sys.exit("no packaged model installed: run scripts/install-local.sh")
     if old:
