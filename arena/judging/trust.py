@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -254,18 +255,21 @@ def judge_trust(only: str | None = None) -> list[JudgeTrust]:
     """The figures of every registered judge (or of the judge ``only``), by tag.
 
     Kept in the process (``app.extensions``) until :func:`trust_version` changes, so views
-    of unchanged data cost a few counts. Reads the human leaderboard and each judge's
-    (cached; in a request a board being computed leaves the rank correlation out with a note
-    saying so, and such figures are not kept).
+    of unchanged data cost a few counts; with ``LEADERBOARD_MAX_STALE_SECONDS`` above 0 (the
+    leaderboards' own tolerance) figures that young are shown even after the data changed, so
+    a busy arena's every new vote does not recompute them (about 1 s per 100,000 votes).
+    Reads the human leaderboard and each judge's (cached; in a request a board being computed
+    leaves the rank correlation out with a note saying so, and such figures are not kept).
     """
     version = trust_version()
     kept = current_app.extensions.get(MEMO_KEY)
-    if kept is not None and kept[0] == version:
+    max_stale = float(current_app.config.get("LEADERBOARD_MAX_STALE_SECONDS") or 0)
+    if kept is not None and (kept[0] == version or time.monotonic() - kept[2] < max_stale):
         figures: list[JudgeTrust] = kept[1]
     else:
         figures = _compute()
         if not any(trust.rank_note for trust in figures):
-            current_app.extensions[MEMO_KEY] = (version, figures)
+            current_app.extensions[MEMO_KEY] = (version, figures, time.monotonic())
     return [trust for trust in figures if only is None or trust.judge == only]
 
 

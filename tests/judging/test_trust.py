@@ -216,3 +216,17 @@ def test_figures_follow_new_verdicts_votes_and_flags(app: Flask, client: FlaskCl
         vote.excluded = True  # a flag set: the vote no longer counts
         db.session.commit()
     assert _judge(_trust(client), "judge")["agreement"]["battles"] == 0
+
+
+def test_figures_may_be_as_stale_as_leaderboards(app: Flask, client: FlaskClient) -> None:
+    """With LEADERBOARD_MAX_STALE_SECONDS set, figures that young are kept after a change."""
+    app.config["LEADERBOARD_MAX_STALE_SECONDS"] = 3600
+    with app.app_context():
+        judge_id = add_judge("judge")
+        add_verdict(judge_id, answer_pair("m1", "m2"), "x")
+    assert _judge(_trust(client), "judge")["verdicts"] == 1
+    with app.app_context():
+        add_verdict(judge_id, answer_pair("m1", "m2"), "y")
+    assert _judge(_trust(client), "judge")["verdicts"] == 1  # kept: under an hour old
+    app.config["LEADERBOARD_MAX_STALE_SECONDS"] = 0
+    assert _judge(_trust(client), "judge")["verdicts"] == 2
