@@ -10,99 +10,69 @@ generated before they run out.
 
 The filler's state (generating, waiting, stopped; battles made; when the next one is expected)
 is kept in ``<instance>/pool-filling.json`` for the pages, which may be served by another
-process. The expected time of the next battle comes from the answers' own timings with the
-model's load time left out (``total_duration - load_duration``), plus a load only where the
-order of the batch needs one: the first answer, which includes loading the model, never makes
-every later estimate look slow.
+process (:mod:`arena.pregen.fill_state`). The expected time of the next battle comes from the
+answers' own timings with the model's load time left out (``total_duration - load_duration``),
+plus a load only where the order of the batch needs one: the first answer, which includes
+loading the model, never makes every later estimate look slow. Stopping ends the answer in
+progress at its next token (:class:`StoppableRouter`): it is not stored.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import threading
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask
 from sqlalchemy import select
 
+from arena.backends import BackendError
+from arena.backends.base import BackendModel, ChatResult, GenerationOptions
 from arena.extensions import db
 from arena.models import Model, Response
-from arena.play.ready import battles_ready
 from arena.pregen.batch import BatchRequest, BatchResult, run_batch
+from arena.pregen.fill_state import (
+    STATE_FILE,
+    Coming,
+    FillState,
+    about,
+    coming,
+    read_state,
+    write_state,
+)
+from arena.pregen.hosts import ModelRouter
 from arena.pregen.planner import enabled_models, plan_batch
 from arena.pregen.runner import ProgressEvent, RunControl
+
+__all__ = [
+    "STATE_FILE",
+    "Coming",
+    "FillState",
+    "PoolFiller",
+    "StoppableRouter",
+    "Timings",
+    "about",
+    "coming",
+    "next_battle_seconds",
+    "pool_is_full",
+    "read_state",
+    "write_state",
+]
 
 #: Prompts per batch: the first batch makes one battle as soon as possible; the last size
 #: repeats (each batch loads each model once).
 CHUNKS = (1, 2, 4)
 #: Seconds between two plans once the pool is full.
 FULL_POLL_SECONDS = 15.0
-STATE_FILE = "pool-filling.json"
 #: Answers per model whose timings make the estimate (the most recent ones).
 RECENT_ANSWERS = 8
 #: A load shorter than this is no load (the model was in memory).
 LOAD_FLOOR_SECONDS = 0.05
-
-
-@dataclass
-class FillState:
-    """What the filler is doing, as the pages read it."""
-
-    pid: int
-    state: str  # generating, waiting (the pool is full), stopped, failed
-    updated_at: float  # unix time
-    battles_made: int = 0  # prompts answered by every model since the filler started
-    prompts_planned: int = 0  # prompts the current plan still needs answers for
-    next_at: float | None = None  # unix time the next battle is expected (None: unknown)
-    message: str | None = None
-
-    @property
-    def active(self) -> bool:
-        """Whether more battles are on their way (its process is alive and not stopped)."""
-        return self.state in ("generating", "waiting") and _alive(self.pid)
-
-    def next_in(self, now: float | None = None) -> float | None:
-        """Seconds until the next battle is expected (0 when overdue; None: unknown)."""
-        if self.next_at is None or self.state != "generating":
-            return None
-        return max(0.0, self.next_at - (time.time() if now is None else now))
-
-
-def read_state(instance_path: str) -> FillState | None:
-    """The filler's last state in this instance folder (None: none ever ran, or unreadable)."""
-    try:
-        data = json.loads((Path(instance_path) / STATE_FILE).read_text(encoding="utf-8"))
-        return FillState(**data)
-    except (OSError, ValueError, TypeError):
-        return None
-
-
-def write_state(instance_path: str, state: FillState) -> None:
-    """Atomically: a reader sees the old file or the new one, never half of one."""
-    path = Path(instance_path) / STATE_FILE
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
-    try:
-        temporary.write_text(json.dumps(asdict(state)), encoding="utf-8")
-        os.replace(temporary, path)
-    except OSError:
-        temporary.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @dataclass
@@ -177,6 +147,50 @@ def next_battle_seconds(
             total += timings.load_seconds(tag)
         total += left * answer
     return total
+
+
+class Stopped(BackendError):
+    """The filler was asked to stop while an answer was being written (it is not stored)."""
+
+
+class StoppableRouter:
+    """Each model's own backend (:class:`~arena.pregen.hosts.ModelRouter`), whose answer in
+    progress stops at the next token once ``stopping`` is set: Ctrl-C ends the demo at once
+    rather than after an answer that a busy machine may take minutes to finish."""
+
+    name = "router"
+
+    def __init__(self, stopping: threading.Event) -> None:
+        self.router = ModelRouter()
+        self.stopping = stopping
+
+    def chat(
+        self,
+        model: str,
+        messages: list[dict[str, str]],
+        options: GenerationOptions,
+        *,
+        keep_alive: int | str | None = None,
+        on_token: Callable[[str], None] | None = None,
+    ) -> ChatResult:
+        def token(piece: str) -> None:
+            if self.stopping.is_set():
+                raise Stopped("asked to stop")
+            if on_token is not None:
+                on_token(piece)
+
+        if self.stopping.is_set():
+            raise Stopped("asked to stop")
+        return self.router.chat(model, messages, options, keep_alive=keep_alive, on_token=token)
+
+    def list_models(self) -> list[BackendModel]:
+        return self.router.list_models()
+
+    def version(self) -> str:
+        return self.router.version()
+
+    def unload(self, model: str) -> None:
+        self.router.unload(model)
 
 
 class PoolFiller:
@@ -273,7 +287,11 @@ class PoolFiller:
             )
             request = BatchRequest(n_prompts=size, tags=self.tags, trigger="cli")
             result = run_batch(
-                request, control=control, progress=self._progress, on_plan=self._on_plan
+                request,
+                backend=StoppableRouter(self.stopping),
+                control=control,
+                progress=self._progress,
+                on_plan=self._on_plan,
             )
         if result.summary is not None:
             self.batches += 1
@@ -337,49 +355,3 @@ class PoolFiller:
 def pool_is_full(tags: Sequence[str] | None = None) -> bool:
     """Whether a plan now would generate nothing (needs an app context)."""
     return not plan_batch(None, tags).work
-
-
-@dataclass(frozen=True)
-class Coming:
-    """What the page tells a visitor while the pool fills: battles ready for them, and when
-    the next one is expected."""
-
-    ready: int
-    next_in: float | None  # seconds (None: not known yet)
-    waiting: bool  # the pool is full for now: more are planned as battles are used up
-    refresh_seconds: int  # when the empty page reloads itself
-
-    @property
-    def message(self) -> str:
-        """One sentence for the page (no model is named: nothing here breaks blindness)."""
-        ready = {0: "No battle is ready for you yet", 1: "1 battle is ready for you"}.get(
-            self.ready, f"{self.ready} battles are ready for you"
-        )
-        if self.waiting:
-            return f"{ready}; more will be generated as battles are used up."
-        return f"{ready}, more are being generated: {self.when}."
-
-    @property
-    def when(self) -> str:
-        if self.next_in is None:
-            return "the next as soon as both models have answered its prompt"
-        return f"the next in {about(self.next_in)}"
-
-
-def about(seconds: float) -> str:
-    """``about 20 s``, ``about 2 min``, ``any moment now``."""
-    if seconds < 3:
-        return "a moment"
-    if seconds < 90:
-        return f"about {5 * max(1, round(seconds / 5))} s" if seconds >= 10 else "a few seconds"
-    return f"about {round(seconds / 60)} min"
-
-
-def coming(instance_path: str, voter: str) -> Coming | None:
-    """What is coming for ``voter`` while a filler runs on this instance (None: none runs)."""
-    state = read_state(instance_path)
-    if state is None or not state.active:
-        return None
-    next_in = state.next_in()
-    refresh = 10 if next_in is None else int(min(30, max(5, next_in + 2)))
-    return Coming(battles_ready(voter), next_in, state.state == "waiting", refresh)

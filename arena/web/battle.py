@@ -15,7 +15,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 from arena.backends.configured import ProbeResult, backend_specs, probe_cached
 from arena.play import battles
-from arena.pregen import filling
+from arena.pregen import fill_state
 from arena.web.session import current_voter
 
 bp = Blueprint("battle", __name__)
@@ -32,7 +32,7 @@ VOTE_LABELS = {
 def index() -> str | tuple[str, int]:
     voter = current_voter()
     battle = battles.serve_battle(voter)
-    coming = filling.coming(current_app.instance_path, voter)  # the demo fills its pool
+    coming = fill_state.coming(current_app.instance_path, voter)  # the demo fills its pool
     if battle is None:
         empty = battles.explain_empty_pool(voter)
         probe = probe_cached()  # the last check: no backend is contacted on every view

@@ -5,6 +5,7 @@ and says so (``arena.cli.demo.plan_line``)."""
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 from flask import Flask
@@ -179,3 +180,23 @@ def test_a_restart_after_a_voter_judged_everything_generates_for_them_and_says_w
     before = len(answers_in_order(app))
     PoolFiller(app, tags=two_models, say=lambda _line: None, until_full=True).run()
     assert len(answers_in_order(app)) == before + 10  # the 5 prompts announced, 2 answers each
+
+
+def test_stopping_ends_the_answer_in_progress_which_is_not_stored(
+    app: Flask, two_models: list[str], fake_ollama: FakeOllama
+) -> None:
+    fake_ollama.set_answer(two_models[0], " ".join(["word"] * 2000))
+    fake_ollama.token_delay = 0.25  # the whole answer would take minutes
+    filler = PoolFiller(app, tags=two_models, say=lambda _line: None)
+    thread = threading.Thread(target=filler.run)
+    thread.start()
+    try:
+        assert wait_for(lambda: bool(fake_ollama.requests_to("/api/chat")), timeout=60)
+        time.sleep(1.0)  # a few words streamed
+    finally:
+        filler.stop()
+        thread.join(120)
+    assert not thread.is_alive()
+    assert answers_in_order(app) == []  # the half-written answer was dropped
+    state = read_state(app.instance_path)
+    assert state is not None and state.state == "stopped"
