@@ -17,7 +17,8 @@ a third tag registered as a judge only, judges every pair in both orders. Printe
 - **the runner's overhead**: wall time of the run outside the judge's model calls (planning,
   reading answers, building prompts, parsing, one INSERT per pair) over the run's wall time.
 
-    .venv/bin/python scripts/bench/judge.py [--prompts 6] [--num-predict 48] [--threads 2]
+    .venv/bin/python scripts/bench/judge.py [--prompts 6] [--num-predict 256]
+        [--answer-tokens 64] [--threads 2] [--voter-p 0.7]
 """
 
 from __future__ import annotations
@@ -60,7 +61,8 @@ def kappa(judge: list[str], voter: list[str]) -> float | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--prompts", type=int, default=6)
-    parser.add_argument("--num-predict", type=int, default=48, help="judge and answer tokens")
+    parser.add_argument("--num-predict", type=int, default=256, help="judge output tokens")
+    parser.add_argument("--answer-tokens", type=int, default=64, help="contestants' answers")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--voter-p", type=float, default=0.7)
     parser.add_argument("--seed", type=int, default=5)
@@ -81,7 +83,7 @@ def main() -> None:
                 "INSTANCE_PATH": str(Path(tmp) / "instance"),
                 "OLLAMA_URL": "http://127.0.0.1:9",
                 "BACKENDS": [backend_entry],
-                "GEN_NUM_PREDICT": args.num_predict,
+                "GEN_NUM_PREDICT": args.answer_tokens,
                 "GEN_NUM_CTX": 2048,
                 "JUDGE_NUM_PREDICT": args.num_predict,
                 "POOL_TARGET": args.prompts,
@@ -100,7 +102,8 @@ def main() -> None:
             print(
                 f"judge {JUDGE} (SmolLM2 135M Q4_1, embedded, {args.threads} threads) on "
                 f"{made.summary.total_stored} answers of {SMOLLM2_TAG} and {GEMMA3_TAG} to "
-                f"{args.prompts} prompts; num_predict {args.num_predict}, num_ctx 2048; "
+                f"{args.prompts} prompts ({args.answer_tokens} tokens at most); judge num_predict "
+                f"{args.num_predict}, num_ctx 2048; "
                 f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}"
             )
             cpu, started = time.process_time(), time.perf_counter()
@@ -144,6 +147,8 @@ def main() -> None:
             f"{args.voter_p}): {share} of decisive counted verdicts; Cohen's kappa "
             f"{'n/a' if k is None else f'{k:.2f}'}"
         )
+        for row in rows[:2]:
+            print(f"sample output (A/B order, its end): ...{row.output_ab[-160:]!r}")
         print(
             f"runner overhead: {outside:.2f} s of {wall:.1f} s wall outside the model calls = "
             f"{100 * outside / wall:.2f}% (model calls {summary.backend_seconds:.1f} s, "
