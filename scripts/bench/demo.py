@@ -143,10 +143,10 @@ def main() -> None:
         if remaining > 0:
             time.sleep(remaining)
         html = page(cold.port)
+        battles = battles_for_a_new_visitor(html)
         print(
-            f"cold: after {cold.elapsed() / 60:.1f} min a new visitor has "
-            f"{battles_for_a_new_visitor(html)} battles ({stored_answers(instance)} answers "
-            "stored)"
+            f"cold: after {cold.elapsed() / 60:.1f} min a new visitor has {battles} "
+            f"battle{'s' if battles != 1 else ''} ({stored_answers(instance)} answers stored)"
         )
         print(f"cold: the demo said: {cold.said('the pool has')}")
     finally:
