@@ -148,6 +148,9 @@ SETTINGS: dict[str, Setting] = {
     # /status and /admin show the battle pool report computed at most this many seconds ago
     # (kept in the instance folder, shared by the machine's processes; 0: every view computes).
     "STATUS_POOL_CACHE_SECONDS": Setting(60.0, number(0)),
+    # /status shows where each worker and web node runs (host, pid, folder, limit storage);
+    # off, it names them by a hash (/admin always shows everything).
+    "STATUS_SHOW_MACHINES": Setting(False, FLAG),
     # A model with this many votes gets no new answers (None: no cap; the original arena: 150).
     "BATTLE_CAP": Setting(None, optional(whole(1), "none (no cap)")),
     # A failed answer is retried this many times, waiting GEN_RETRY_BACKOFF s, then twice that...

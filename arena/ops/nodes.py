@@ -124,13 +124,23 @@ def live_nodes(conn: Connection, now: datetime | None = None) -> list[Node]:
     return [Node(*row) for row in rows]
 
 
-def limits_warning(nodes: list[Node]) -> str | None:
-    """What is wrong with these live nodes' limits, or None."""
+def node_name(node: Node, public: bool = False) -> str:
+    """``host:instance``, or (``public``) ``node-`` and 6 hex digits of a hash of them, which
+    tells the nodes apart without saying where they run."""
+    where = f"{node.host}:{node.instance}"
+    if not public:
+        return where
+    return "node-" + hashlib.sha256(where.encode()).hexdigest()[:6]
+
+
+def limits_warning(nodes: list[Node], *, public: bool = False) -> str | None:
+    """What is wrong with these live nodes' limits, or None (``public``: nodes named by
+    :func:`node_name`'s public form, storages not named)."""
     if len(nodes) < 2:
         return None
     local = [n for n in nodes if not n.shared_limits]
     if local:
-        names = ", ".join(f"{n.host}:{n.instance}" for n in local)
+        names = ", ".join(node_name(n, public) for n in local)
         return (
             f"{len(nodes)} web nodes serve this database, but {len(local)} of them count "
             f"rate limits on their own ({names}): each grants every limit again. Set "
@@ -138,9 +148,10 @@ def limits_warning(nodes: list[Node]) -> str | None:
         )
     storages = sorted({n.limits for n in nodes})
     if len(storages) > 1:
+        named = "" if public else f" ({', '.join(storages)})"
         return (
             f"{len(nodes)} web nodes serve this database but count rate limits in different "
-            f"storages ({', '.join(storages)}): give every node the same RATELIMIT_STORAGE_URI."
+            f"storages{named}: give every node the same RATELIMIT_STORAGE_URI."
         )
     return None
 
@@ -184,23 +195,27 @@ def _startup_log() -> logging.Logger:
     return gunicorn if gunicorn.handlers else log
 
 
-def nodes_report(now: datetime | None = None) -> dict[str, Any]:
-    """What /status shows: the live web nodes and the warning about their limits."""
+def nodes_report(now: datetime | None = None, *, public: bool = False) -> dict[str, Any]:
+    """What /status shows: the live web nodes and the warning about their limits. ``public``
+    leaves out where each runs (host, folder, pid, limit storage) and names it by a hash."""
     with db.engine.connect() as conn:
         nodes = live_nodes(conn, now)
     now = now or utcnow()
+    where = {"host", "instance", "pid", "limits"} if public else set()
+    entries = [
+        {
+            "name": node_name(n, public),
+            "host": n.host,
+            "instance": n.instance,
+            "pid": n.pid,
+            "limits": n.limits,
+            "shared_limits": n.shared_limits,
+            "started_at": n.started_at.isoformat(timespec="seconds"),
+            "seen_seconds_ago": round((now - n.seen_at).total_seconds(), 1),
+        }
+        for n in nodes
+    ]
     return {
-        "nodes": [
-            {
-                "host": n.host,
-                "instance": n.instance,
-                "pid": n.pid,
-                "limits": n.limits,
-                "shared_limits": n.shared_limits,
-                "started_at": n.started_at.isoformat(timespec="seconds"),
-                "seen_seconds_ago": round((now - n.seen_at).total_seconds(), 1),
-            }
-            for n in nodes
-        ],
-        "warning": limits_warning(nodes),
+        "nodes": [{k: v for k, v in e.items() if k not in where} for e in entries],
+        "warning": limits_warning(nodes, public=public),
     }

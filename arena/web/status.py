@@ -19,7 +19,8 @@ def _report() -> dict[str, Any]:
     """The status report, with when the backends were last checked (``backends_check``);
     before the first check ends their reachability is unknown (None)."""
     probe = probe_cached()
-    report = status_report(current_app.config, probe.problem)
+    config = current_app.config
+    report = status_report(config, probe.problem, machines=bool(config["STATUS_SHOW_MACHINES"]))
     if probe.checked_at is None:
         report["ollama"] = {"reachable": None, "problem": None}
     report["backends_check"] = probe.to_json()

@@ -106,6 +106,7 @@ def _node_env(app: Flask, key_file: Path) -> dict[str, str]:
         "ARENA_RATELIMIT_PROMPTS": "1000 per hour",
         "ARENA_PROXY_HOPS": "1",  # behind "nginx": X-Forwarded-For is the client
         "ARENA_MIN_READ_SECONDS": "0",
+        "ARENA_STATUS_SHOW_MACHINES": "true",  # /status.json names the active worker's pid
         "ARENA_MATCHMAKING_CACHE_SECONDS": "1",
         "ARENA_WORKER_HEARTBEAT_SECONDS": str(WORKER_SETTINGS["WORKER_HEARTBEAT_SECONDS"]),
     }

@@ -7,6 +7,7 @@ advisory lock on a connection of its own), whichever the suite runs on.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -84,6 +85,7 @@ def test_the_standby_takes_over_within_30_s_of_a_kill_9_and_no_prompt_is_answere
     app: Flask, runner: FlaskCliRunner, fake_ollama: FakeOllama, tmp_path: Path
 ) -> None:
     app.config["WORKER_HEARTBEAT_SECONDS"] = SETTINGS["WORKER_HEARTBEAT_SECONDS"]
+    app.config["STATUS_SHOW_MACHINES"] = True  # /status.json names the pids
     fake_ollama.token_delay = 0.02  # answers take a moment: both workers answer at once
     assert runner.invoke(args=["models", "sync"]).exit_code == 0
     env_a = subprocess_env(Path(app.instance_path), fake_ollama.url, **SETTINGS)
@@ -128,6 +130,11 @@ def test_the_standby_takes_over_within_30_s_of_a_kill_9_and_no_prompt_is_answere
         body = app.test_client().get("/status.json").get_json()
         assert body["worker"]["active"]["pid"] == second.pid
         assert body["worker"]["running"] is True
+        app.config["STATUS_SHOW_MACHINES"] = False  # anyone sees roles, not where they run
+        public = app.test_client().get("/status.json").get_json()["worker"]
+        assert public["active"]["role"] == "active" and "pid" not in public["active"]
+        assert all(w["name"].startswith("worker-") for w in public["workers"])
+        assert str(tmp_path) not in json.dumps(public) and "pid" not in public
     finally:
         _stop(processes)
     out, _ = second.communicate(timeout=10)

@@ -30,6 +30,8 @@ def second_node(app: Flask, tmp_path: Path, nothing_listens: str) -> Iterator[Fl
 
 
 def _status(app: Flask) -> dict[str, object]:
+    """/status.json's web nodes as an operator who shows the machines sees them."""
+    app.config["STATUS_SHOW_MACHINES"] = True
     response = app.test_client().get("/status.json")
     assert response.status_code == 200
     web_nodes: dict[str, object] = response.get_json()["web_nodes"]
@@ -43,6 +45,20 @@ def test_one_node_records_itself_and_warns_about_nothing(app: Flask) -> None:
     assert node["instance"] == app.instance_path
     assert node["shared_limits"] is False
     assert node["limits"] == "sqlite on this node"
+
+
+def test_the_public_status_does_not_say_where_nodes_run(app: Flask, second_node: Flask) -> None:
+    _status(second_node)  # the second node records itself
+    app.config["STATUS_SHOW_MACHINES"] = False
+    for path in ("/status.json", "/status"):
+        body = app.test_client().get(path).get_data(as_text=True)
+        assert app.instance_path not in body and second_node.instance_path not in body
+        assert "sqlite on this node" not in body
+    report = app.test_client().get("/status.json").get_json()["web_nodes"]
+    assert len(report["nodes"]) == 2
+    assert all(set(n) & {"host", "instance", "pid", "limits"} == set() for n in report["nodes"])
+    assert all(n["name"].startswith("node-") for n in report["nodes"])
+    assert "count rate limits on their own (node-" in report["warning"]
 
 
 def test_two_nodes_with_limits_of_their_own_are_warned_about(

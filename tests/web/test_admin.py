@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from arena.extensions import db
-from arena.models import Model, Prompt, Vote
+from arena.models import Model, Prompt, Vote, WorkerHeartbeat, utcnow
 from arena.ops.admin import pending_run_request, take_run_request
 from tests.support.app import make_app
 from tests.support.fake_ollama import FakeOllama
@@ -116,3 +116,29 @@ def test_sign_out(admin_app: Flask) -> None:
     client = signed_in(admin_app)
     assert client.post("/admin/logout").status_code == 303
     assert client.get("/admin").status_code == 302
+
+
+def test_the_dashboard_says_where_workers_run_and_the_public_status_does_not(
+    admin_app: Flask,
+) -> None:
+    with admin_app.app_context():
+        db.session.add(
+            WorkerHeartbeat(
+                name="box-1a2b",
+                pid=4242,
+                host="box.internal",
+                instance="/srv/arena/instance-7",
+                role="active",
+                role_since=utcnow(),
+            )
+        )
+        db.session.commit()
+    page = signed_in(admin_app).get("/admin").get_data(as_text=True)
+    assert "box.internal" in page and "/srv/arena/instance-7" in page and "4242" in page
+    assert admin_app.instance_path in page  # this web node
+    anyone = admin_app.test_client()
+    for path in ("/status", "/status.json"):
+        body = anyone.get(path).get_data(as_text=True)
+        assert "box.internal" not in body and "instance-7" not in body
+        assert admin_app.instance_path not in body
+    assert "active" in anyone.get("/status").get_data(as_text=True)
