@@ -1,5 +1,6 @@
-"""Judging with a real model on this machine: the packaged SmolLM2 135M as judge through
-``run_judging`` (the code path of ``flask --app arena judge``, the cron script and the worker).
+"""Judging with a real model on this machine: the packaged SmolLM2 135M (or, with
+``--judge-model gemma3``, Gemma 3 270M) as judge through ``run_judging`` (the code path of
+``flask --app arena judge``, the cron script and the worker).
 Needs ``scripts/install-local.sh``.
 
 On a fresh instance with an embedded backend, the two packaged models (SmolLM2 135M and
@@ -45,7 +46,11 @@ from arena.ops.setup import ensure_database
 from arena.play import catalogue
 from arena.pregen import BatchRequest, run_batch
 
-JUDGE = "smollm2-judge:135m"
+#: The judge's model (a packaged GGUF) under a tag of its own, registered as a judge only.
+JUDGES = {
+    "smollm2": (SMOLLM2_TAG, "smollm2-judge:135m"),
+    "gemma3": (GEMMA3_TAG, "gemma3-judge:270m"),
+}
 
 
 def kappa(judge: list[str], voter: list[str]) -> float | None:
@@ -66,17 +71,24 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--voter-p", type=float, default=0.7)
     parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument(
+        "--judge-model",
+        choices=sorted(JUDGES),
+        default="smollm2",
+        help="the packaged model that judges (gemma3: the voter's favourite judging itself)",
+    )
     args = parser.parse_args()
+    judge_source, judge_tag = JUDGES[args.judge_model]
     specs = {spec.tag: spec for spec in packaged_models()}
     if SMOLLM2_TAG not in specs or GEMMA3_TAG not in specs:
         sys.exit("the packaged models are not installed: run scripts/install-local.sh")
     with tempfile.TemporaryDirectory(prefix="arena-bench-judge-") as tmp:
-        smollm2 = str(specs[SMOLLM2_TAG].locate())
+        judge_file = str(specs[judge_source].locate())
         backend_entry = {
             "name": "embedded",
             "kind": "embedded",
             "threads": args.threads,
-            "files": {JUDGE: smollm2},
+            "files": {judge_tag: judge_file},
         }
         app = create_app(
             {
@@ -96,11 +108,11 @@ def main() -> None:
                 catalogue.add_model(backend, tag)
             made = run_batch(BatchRequest(n_prompts=args.prompts), rng=random.Random(args.seed))
             assert made.summary is not None
-            catalogue.add_model(backend, JUDGE)
-            catalogue.set_enabled(JUDGE, False)  # a judge only
-            add_judge(JUDGE)
+            catalogue.add_model(backend, judge_tag)
+            catalogue.set_enabled(judge_tag, False)  # a judge only
+            add_judge(judge_tag)
             print(
-                f"judge {JUDGE} (SmolLM2 135M Q4_1, embedded, {args.threads} threads) on "
+                f"judge {judge_tag} ({judge_source}, embedded, {args.threads} threads) on "
                 f"{made.summary.total_stored} answers of {SMOLLM2_TAG} and {GEMMA3_TAG} to "
                 f"{args.prompts} prompts ({args.answer_tokens} tokens at most); judge num_predict "
                 f"{args.num_predict}, num_ctx 2048; "
