@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import signal
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 from typing import Any
@@ -90,3 +90,12 @@ def stop_on_signals(work: str = "answer") -> Iterator[RunControl]:
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+
+
+def print_summary(lines: Iterable[str], status: int) -> None:
+    """Print a run's summary (its failures on stderr), then exit with ``status`` unless 0."""
+    for line in lines:
+        click.echo(line, err=line.startswith("failed"))
+    if status:
+        click.echo(f"exit status {status}", err=True)
+        raise click.exceptions.Exit(status)

@@ -16,6 +16,7 @@ from arena.cli.common import (
     DatabaseGroup,
     check_budget,
     check_until,
+    print_summary,
     stop_on_signals,
     with_database,
 )
@@ -167,12 +168,8 @@ def judge_command(
         return
     if result.summary is None:
         return
-    for line in judging.summary_lines(result.summary.to_json()):
-        click.echo(line, err=line.startswith("failed"))
-    status = EXIT_STATUS[result.summary.result]
-    if status:
-        click.echo(f"exit status {status}", err=True)
-        raise click.exceptions.Exit(status)
+    summary = result.summary
+    print_summary(judging.summary_lines(summary.to_json()), EXIT_STATUS[summary.result])
 
 
 def _print_plan(result: judging.JudgeResult) -> None:

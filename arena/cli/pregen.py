@@ -11,7 +11,13 @@ import click
 from flask.cli import with_appcontext
 
 from arena import pregen
-from arena.cli.common import check_budget, check_until, stop_on_signals, with_database
+from arena.cli.common import (
+    check_budget,
+    check_until,
+    print_summary,
+    stop_on_signals,
+    with_database,
+)
 from arena.cli.progress import ProgressBar
 from arena.pregen.clock import format_seconds
 
@@ -82,12 +88,8 @@ def pregenerate_command(
         return
     if result.summary is None:
         return
-    for line in pregen.summary_lines(result.summary.to_json()):
-        click.echo(line, err=line.startswith("failed"))
-    status = EXIT_STATUS[result.summary.result]
-    if status:
-        click.echo(f"exit status {status}", err=True)
-        raise click.exceptions.Exit(status)
+    summary = result.summary
+    print_summary(pregen.summary_lines(summary.to_json()), EXIT_STATUS[summary.result])
 
 
 def _print_plan(result: pregen.BatchResult) -> None:

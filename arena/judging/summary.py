@@ -96,10 +96,7 @@ def summary_lines(data: dict[str, Any]) -> list[str]:
             f"{row['counted']} counted, {row['inconsistent']} position-inconsistent, "
             f"{row['unparsed']} unparsed"
         )
-    for note in data["failures"]:
-        where = f" prompt {note['prompt']}" if note.get("prompt") is not None else ""
-        tries = f" after {note['attempts']} attempts" if note.get("attempts", 1) > 1 else ""
-        lines.append(f"failed {note['model']}{where} [{note['kind']}]{tries}: {note['reason']}")
+    lines.extend(FailureNote.line(note) for note in data["failures"])
     wall = data["wall_seconds"]
     lines.append(
         f"{data['judged']} pairs judged (both orders) in {format_seconds(wall)} ({wall:.1f} s); "

@@ -68,6 +68,13 @@ class FailureNote:
             "attempts": self.attempts,
         }
 
+    @staticmethod
+    def line(note: dict[str, Any]) -> str:
+        """One failure of a run's summary (:meth:`to_json`), as the commands print it."""
+        where = f" prompt {note['prompt']}" if note.get("prompt") is not None else ""
+        tries = f" after {note['attempts']} attempts" if note.get("attempts", 1) > 1 else ""
+        return f"failed {note['model']}{where} [{note['kind']}]{tries}: {note['reason']}"
+
 
 @dataclass
 class Outcome:

@@ -151,10 +151,7 @@ def summary_lines(data: dict[str, Any]) -> list[str]:
         speed = f"{rate:7.1f} tok/s" if rate else "      ? tok/s"
         extra = f", {row['excluded']} excluded (leak or degenerate)" if row.get("excluded") else ""
         lines.append(f"stored {row['stored']:>4}/{row['planned']:<4} {speed}  {tag}{extra}")
-    for note in data["failures"]:
-        where = f" prompt {note['prompt']}" if note.get("prompt") is not None else ""
-        tries = f" after {note['attempts']} attempts" if note.get("attempts", 1) > 1 else ""
-        lines.append(f"failed {note['model']}{where} [{note['kind']}]{tries}: {note['reason']}")
+    lines.extend(FailureNote.line(note) for note in data["failures"])
     wall = data["wall_seconds"]
     lines.append(
         f"{data['stored']} answers stored in {format_seconds(wall)} ({wall:.1f} s); "
