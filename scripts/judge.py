@@ -15,6 +15,7 @@ The instance folder and settings come from the environment (``ARENA_INSTANCE_PAT
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 
@@ -29,8 +30,13 @@ def main(argv: list[str] | None = None) -> int:
     if "--help" in args:  # no instance folder or database needed for that
         judge_command.main(args=args, prog_name="judge.py")
     app = create_app()
-    with app.app_context():
-        judge_command.main(args=args, prog_name="judge.py", standalone_mode=True)
+    try:
+        with app.app_context():
+            judge_command.main(args=args, prog_name="judge.py", standalone_mode=True)
+    finally:
+        # The run is over (its status decided): cron's SIGTERM arriving while the process
+        # exits must not turn that status into "killed by SIGTERM".
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
     return 0  # standalone_mode exits with the command's status before this line
 
 
