@@ -27,8 +27,7 @@ from typing import Any
 
 import requests
 
-from arena import PROJECT_ROOT
-from tests.support.live_server import BIN, arena_env, free_port, stop, wait_until_up
+from tests.support.live_server import start_gunicorn, stop, wait_until_up
 from tests.support.load_client import OUTCOMES, Tally, vote_form
 
 #: Attempts of one request over the live nodes before it counts as an error.
@@ -87,24 +86,8 @@ def web_node(
 ) -> Iterator[Node]:
     """gunicorn serving ``wsgi:app`` on ``instance`` with ``env`` (ARENA_DATABASE_URL there
     names the shared database); stopped on the way out unless it was killed."""
-    port = free_port()
-    command = [
-        str(BIN / "gunicorn"),
-        "--config", str(PROJECT_ROOT / "gunicorn.conf.py"),
-        "--bind", f"127.0.0.1:{port}",
-        "--workers", str(workers),
-        "--access-logfile", "/dev/null",
-        "wsgi:app",
-    ]  # fmt: skip
-    output = open(log or os.devnull, "ab")  # noqa: SIM115  (closed below)
-    process = subprocess.Popen(
-        command,
-        cwd=PROJECT_ROOT,
-        env=arena_env(instance, ollama_url, env),
-        stdout=output,
-        stderr=subprocess.STDOUT,
-    )
-    node = Node(f"http://127.0.0.1:{port}", process)
+    url, process, output = start_gunicorn(instance, ollama_url, workers=workers, env=env, log=log)
+    node = Node(url, process)
     try:
         wait_until_up(node.url + "/static/style.css", process)
         yield node

@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 import requests
 
@@ -74,6 +75,36 @@ def stop(process: subprocess.Popen[bytes], grace: float = 15.0) -> int:
     return process.returncode
 
 
+def start_gunicorn(
+    instance: Path,
+    ollama_url: str,
+    *,
+    workers: int,
+    env: Mapping[str, str] | None = None,
+    log: Path | None = None,
+) -> tuple[str, subprocess.Popen[bytes], IO[bytes]]:
+    """Start gunicorn serving ``wsgi:app`` on ``instance`` with this project's
+    gunicorn.conf.py: its URL, its process and its log file (the caller closes it)."""
+    port = free_port()
+    command = [
+        str(BIN / "gunicorn"),
+        "--config", str(PROJECT_ROOT / "gunicorn.conf.py"),
+        "--bind", f"127.0.0.1:{port}",
+        "--workers", str(workers),
+        "--access-logfile", "/dev/null",
+        "wsgi:app",
+    ]  # fmt: skip
+    output = open(log or os.devnull, "ab")  # noqa: SIM115  (the caller closes it)
+    process = subprocess.Popen(
+        command,
+        cwd=PROJECT_ROOT,
+        env=arena_env(instance, ollama_url, env),
+        stdout=output,
+        stderr=subprocess.STDOUT,
+    )
+    return f"http://127.0.0.1:{port}", process, output
+
+
 @contextmanager
 def gunicorn(
     instance: Path,
@@ -84,24 +115,7 @@ def gunicorn(
     log: Path | None = None,
 ) -> Iterator[str]:
     """Serve ``wsgi:app`` with gunicorn and this project's gunicorn.conf.py; yield its URL."""
-    port = free_port()
-    command = [
-        str(BIN / "gunicorn"),
-        "--config", str(PROJECT_ROOT / "gunicorn.conf.py"),
-        "--bind", f"127.0.0.1:{port}",
-        "--workers", str(workers),
-        "--access-logfile", "/dev/null",
-        "wsgi:app",
-    ]  # fmt: skip
-    output = open(log or os.devnull, "ab")  # noqa: SIM115  (closed below)
-    process = subprocess.Popen(
-        command,
-        cwd=PROJECT_ROOT,
-        env=arena_env(instance, ollama_url, env),
-        stdout=output,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
+    url, process, output = start_gunicorn(instance, ollama_url, workers=workers, env=env, log=log)
     try:
         wait_until_up(url + "/static/style.css", process)
         yield url
@@ -120,7 +134,7 @@ def flask_process(
     log: Path | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Run ``flask --app arena ARGS`` (e.g. the worker) in the background while in the block."""
-    output = open(log or os.devnull, "ab")  # noqa: SIM115  (closed below)
+    output = open(log or os.devnull, "ab")  # noqa: SIM115  (the caller closes it)
     process = subprocess.Popen(
         [str(BIN / "flask"), "--app", "arena", *args],
         cwd=PROJECT_ROOT,
