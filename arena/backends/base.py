@@ -89,6 +89,12 @@ class ChatResult:
     prompt_eval_duration: int | None
     load_duration: int | None
     total_duration: int | None
+    # From the request to the first generated token (thinking included), as the client saw it.
+    first_token_ns: int | None = None
+    # A thinking model's reasoning, apart from ``text``; its tokens are part of eval_count.
+    thinking: str | None = None
+    thinking_tokens: int | None = None
+    thinking_duration: int | None = None
 
     @property
     def tokens_per_second(self) -> float | None:

@@ -27,6 +27,7 @@ from sqlalchemy import (
     Update,
     bindparam,
     event,
+    false,
     update,
 )
 from sqlalchemy.orm import Mapped, Session, UOWTransaction, mapped_column, relationship
@@ -56,8 +57,32 @@ class Model(DbModel):
     # same transaction as each vote (see count_votes), so nothing has to count the vote log.
     vote_count: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
+    # What the backend says about the model (``/api/show``, ``/api/tags``) and what it was
+    # measured to cost on this machine; None when unknown.
+    param_count: Mapped[int | None] = mapped_column(BigInteger)
+    context_length: Mapped[int | None] = mapped_column(BigInteger)
+    capabilities: Mapped[list[str] | None] = mapped_column(JSON)
+    disk_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    # Resident memory while loaded, and how it was known ("ps", "measured", "configured").
+    memory_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    memory_source: Mapped[str | None] = mapped_column(String(20))
+    # Thinking: None = as the model would for its users; else "off", "on", "low", "medium"...
+    think: Mapped[str | None] = mapped_column(String(10))
+    # True once the backend refused ``think`` for this model ("does not support thinking").
+    think_refused: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # A contestant variant: the model's name on the backend when ``tag`` names a variant
+    # (None: ``tag`` itself), its option overrides and its own system prompt.
+    backend_tag: Mapped[str | None] = mapped_column(String(200))
+    variant_options: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    system_prompt: Mapped[str | None] = mapped_column(Text)
+
     def __repr__(self) -> str:
         return f"<Model {self.tag}>"
+
+    @property
+    def served_tag(self) -> str:
+        """The model's name on its backend (a variant shares its base model's)."""
+        return self.backend_tag or self.tag
 
 
 class Prompt(DbModel):
@@ -70,6 +95,8 @@ class Prompt(DbModel):
     source: Mapped[str] = mapped_column(String(20), default="bank")
     # Visitors' prompts join the shared pool only when the operator allows it.
     shared: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Kept out of battles: its answers may be shown to anyone (model pages' samples).
+    showcase: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (CheckConstraint(f"source IN {PROMPT_SOURCES!r}", name="source"),)
@@ -98,6 +125,13 @@ class Response(DbModel):
     prompt_eval_count: Mapped[int | None] = mapped_column(BigInteger)
     load_duration: Mapped[int | None] = mapped_column(BigInteger)
     total_duration: Mapped[int | None] = mapped_column(BigInteger)
+    prompt_eval_duration: Mapped[int | None] = mapped_column(BigInteger)
+    # Nanoseconds from the request to the first generated token (thinking included).
+    first_token_ns: Mapped[int | None] = mapped_column(BigInteger)
+    # A thinking model's reasoning, kept apart from the answer: never shown in a battle.
+    thinking: Mapped[str | None] = mapped_column(Text)
+    thinking_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    thinking_ns: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     prompt: Mapped[Prompt] = relationship(lazy="joined", innerjoin=True)
@@ -140,6 +174,8 @@ class Battle(DbModel):
     right_response_id: Mapped[int] = mapped_column(ForeignKey("response.id", ondelete="RESTRICT"))
     voter: Mapped[str] = mapped_column(String(64))
     served_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Served from the picker's "settle it" stream (mostly chosen pairs, still blind).
+    targeted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     prompt: Mapped[Prompt] = relationship()
     left: Mapped[Response] = relationship(foreign_keys=[left_response_id])
@@ -177,6 +213,8 @@ class Vote(DbModel):
     # Flagged votes are kept for the record but never count in a rating.
     excluded: Mapped[bool] = mapped_column(Boolean, default=False)
     flag_reason: Mapped[str | None] = mapped_column(String(200))
+    # Copied from the battle: a leaderboard filter can leave targeted votes out.
+    targeted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     battle: Mapped[Battle | None] = relationship(back_populates="vote")

@@ -196,6 +196,11 @@ def store_answer(
         "prompt_eval_count": result.prompt_eval_count,
         "load_duration": result.load_duration,
         "total_duration": result.total_duration,
+        "prompt_eval_duration": result.prompt_eval_duration,
+        "first_token_ns": result.first_token_ns,
+        "thinking": result.thinking.replace("\x00", "") if result.thinking else None,
+        "thinking_tokens": result.thinking_tokens,
+        "thinking_ns": result.thinking_duration,
         "created_at": utcnow(),
     }
     try:
