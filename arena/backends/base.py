@@ -59,6 +59,14 @@ class GenerationOptions:
     seed: int | None = None
     top_p: float | None = None
     num_ctx: int | None = None
+    # Further sampling options (a contestant variant's overrides); None: the backend's default.
+    top_k: int | None = None
+    min_p: float | None = None
+    repeat_penalty: float | None = None
+    repeat_last_n: int | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    stop: tuple[str, ...] | None = None
 
     def to_ollama(self) -> dict[str, Any]:
         """The Ollama ``options`` object, leaving out options that are None."""
@@ -68,6 +76,22 @@ class GenerationOptions:
             "seed": self.seed,
             "top_p": self.top_p,
             "num_ctx": self.num_ctx,
+        }
+        values.update(self.sampling_extras())
+        return {key: value for key, value in values.items() if value is not None}
+
+    def sampling_extras(self) -> dict[str, Any]:
+        """The further sampling options that are set, by the names Ollama's ``options`` and
+        llama.cpp's server (and the embedded backend, which is llama.cpp's server in-process)
+        use for them; ``stop`` as a list."""
+        values: dict[str, Any] = {
+            "top_k": self.top_k,
+            "min_p": self.min_p,
+            "repeat_penalty": self.repeat_penalty,
+            "repeat_last_n": self.repeat_last_n,
+            "presence_penalty": self.presence_penalty,
+            "frequency_penalty": self.frequency_penalty,
+            "stop": list(self.stop) if self.stop is not None else None,
         }
         return {key: value for key, value in values.items() if value is not None}
 

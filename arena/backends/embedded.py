@@ -301,8 +301,9 @@ class EmbeddedBackend:
             request["seed"] = options.seed
         if options.top_p is not None:
             request["top_p"] = options.top_p
-        if spec.stop:
-            request["stop"] = list(spec.stop)
+        request.update(options.sampling_extras())  # a variant's overrides the spec's sampling
+        if spec.stop:  # the template's own stops, and a variant's besides
+            request["stop"] = [*spec.stop, *request.get("stop", ())]
         collector = _Collector(on_token)
         try:
             self._server.handle_chat_completions(request, collector)

@@ -250,6 +250,7 @@ class OpenAICompatClient:
             body["top_p"] = options.top_p
         if options.seed is not None:
             body["seed"] = options.seed
+        body.update(options.sampling_extras())  # llama.cpp's names; others ignore what they lack
         started = time.monotonic_ns()
         resp = self.transport.send("POST", "/chat/completions", body, model=model, generation=True)
         with resp:
