@@ -56,7 +56,12 @@ def _choice_options(command: Callable[..., Any]) -> Callable[..., Any]:
 def filter_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """The filter options shared by every command that reads the vote log."""
     ties = click.option("--exclude-ties", is_flag=True, help="Drop tie and 'both bad' votes.")
-    return _choice_options(ties(command))
+    targeted = click.option(
+        "--exclude-targeted",
+        is_flag=True,
+        help="Drop the votes of the picker's 'settle it' battles (targeted=exclude).",
+    )
+    return _choice_options(ties(targeted(command)))
 
 
 def filters_from_options(
@@ -66,6 +71,7 @@ def filters_from_options(
     date_to: str | None,
     exclude_ties: bool = False,
     source: str | None = None,
+    exclude_targeted: bool = False,
 ) -> Filters:
     """The options as query parameters, validated exactly as the web requests are
     (``source`` only for the leaderboard)."""
@@ -73,6 +79,8 @@ def filters_from_options(
     params = {name: value for name, value in args.items() if value}
     if exclude_ties:
         params["exclude_ties"] = "1"
+    if exclude_targeted:
+        params["targeted"] = "exclude"
     if source:
         params["source"] = source
     try:

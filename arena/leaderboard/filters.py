@@ -9,7 +9,10 @@ Every leaderboard, chart and export accepts the same filters:
   class, so the board compares models of one class against each other only; a model of
   unknown size belongs to no class;
 - ``from`` / ``to``: UTC dates (``YYYY-MM-DD``), both inclusive;
-- ``exclude_ties``: drop tie and "both bad" votes.
+- ``exclude_ties``: drop tie and "both bad" votes;
+- ``targeted``: ``exclude`` leaves out the votes cast in the picker's "settle it" battles
+  (``Vote.targeted``: battles drawn mostly from chosen pairs, still blind), ``include`` (the
+  default) keeps them. Judge verdicts are never targeted.
 
 Votes flagged ``excluded`` never count, whatever the filters.
 
@@ -24,9 +27,7 @@ preference data are people's votes only: ``source`` is refused there.
 
 from __future__ import annotations
 
-import itertools
 import json
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -35,11 +36,28 @@ from typing import Any
 from sqlalchemy import Select, and_, false, or_, select, true
 
 from arena.extensions import db
+from arena.leaderboard.sizes import (
+    DEFAULT_SIZE_BOUNDS_B,
+    SizeClass,
+    size_classes,
+    size_condition,
+)
 from arena.models import Judge, Judgement, Model, Prompt, Vote
 
-DEFAULT_SIZE_BOUNDS_B = (2.0, 4.0, 9.0)
+__all__ = [
+    "DEFAULT_SIZE_BOUNDS_B",
+    "FilterError",
+    "Filters",
+    "SizeClass",
+    "parse_filters",
+    "size_classes",
+    "size_condition",
+]
+
 SORTS = ("bt", "elo", "score")
-FILTER_PARAMS = ("category", "size", "from", "to", "exclude_ties")
+FILTER_PARAMS = ("category", "size", "from", "to", "exclude_ties", "targeted")
+#: Values of ``targeted``: keep the votes of the picker's "settle it" battles, or leave them out.
+TARGETED_VALUES = ("include", "exclude")
 #: The default source: people's votes.
 HUMAN = "human"
 JUDGE = "judge"
@@ -54,38 +72,6 @@ class FilterError(ValueError):
 
 
 @dataclass(frozen=True)
-class SizeClass:
-    """Models whose size in billions is in ``(lower, upper]`` (open ends are None)."""
-
-    id: str
-    label: str
-    lower: float | None
-    upper: float | None
-
-    def contains(self, size_b: float | None) -> bool:
-        if size_b is None:
-            return False
-        return (self.lower is None or size_b > self.lower) and (
-            self.upper is None or size_b <= self.upper
-        )
-
-
-def size_classes(bounds: Sequence[float] | None = None) -> tuple[SizeClass, ...]:
-    """The size classes cut at ``bounds`` (ascending billions): ``[2, 4, 9]`` gives
-    ``le2`` (≤ 2B), ``2-4`` (2–4B), ``4-9`` (4–9B) and ``gt9`` (> 9B)."""
-    values = [float(b) for b in (DEFAULT_SIZE_BOUNDS_B if bounds is None else bounds)]
-    if not values or any(not math.isfinite(b) or b <= 0 for b in values):
-        raise ValueError(f"size class bounds must be positive numbers, got {bounds!r}")
-    if any(b2 <= b1 for b1, b2 in itertools.pairwise(values)):
-        raise ValueError(f"size class bounds must be strictly ascending, got {bounds!r}")
-    classes = [SizeClass(f"le{values[0]:g}", f"≤ {values[0]:g}B", None, values[0])]
-    for lower, upper in itertools.pairwise(values):
-        classes.append(SizeClass(f"{lower:g}-{upper:g}", f"{lower:g}–{upper:g}B", lower, upper))
-    classes.append(SizeClass(f"gt{values[-1]:g}", f"> {values[-1]:g}B", values[-1], None))
-    return tuple(classes)
-
-
-@dataclass(frozen=True)
 class Filters:
     """One validated filter set; the empty one (all defaults) means every counted vote."""
 
@@ -96,6 +82,8 @@ class Filters:
     exclude_ties: bool = False
     #: ``human``, ``judge`` or ``judge:TAG`` (see the module's docstring).
     source: str = HUMAN
+    #: Leave out votes of targeted battles (``targeted=exclude``).
+    exclude_targeted: bool = False
 
     @property
     def is_human(self) -> bool:
@@ -120,6 +108,8 @@ class Filters:
             out["to"] = self.date_to.isoformat()
         if self.exclude_ties:
             out["exclude_ties"] = "1"
+        if self.exclude_targeted:
+            out["targeted"] = "exclude"
         if not self.is_human:
             out["source"] = self.source
         return out
@@ -132,6 +122,7 @@ class Filters:
             "from": self.date_from.isoformat() if self.date_from else None,
             "to": self.date_to.isoformat() if self.date_to else None,
             "exclude_ties": self.exclude_ties,
+            "exclude_targeted": self.exclude_targeted,
         }
 
     def key(self) -> str:
@@ -140,6 +131,8 @@ class Filters:
         described = self.describe()
         if self.size:
             described["size"] = [self.size.lower, self.size.upper]
+        if not self.exclude_targeted:
+            del described["exclude_targeted"]  # the key of every board before the filter
         if not self.is_human:
             described["source"] = self.source
         return json.dumps(described, sort_keys=True, separators=(",", ":"))
@@ -277,7 +270,13 @@ def parse_filters(
         raise FilterError(f"'from' ({date_from}) is after 'to' ({date_to})")
     exclude_ties = parse_bool("exclude_ties", single_arg(args, "exclude_ties") or "")
     source = parse_source(single_arg(args, "source"), judges) if sources else HUMAN
-    return Filters(category, size, date_from, date_to, exclude_ties, source)
+    targeted = (single_arg(args, "targeted") or "include").lower()
+    if targeted not in TARGETED_VALUES:
+        raise FilterError(
+            f"bad value {targeted!r} for 'targeted': expected include (the default) or exclude "
+            '(leave out the votes of the picker\'s "settle it" battles)'
+        )
+    return Filters(category, size, date_from, date_to, exclude_ties, source, targeted == "exclude")
 
 
 #: Values of the ``style`` parameter of the leaderboard pages: ``control`` shows the ratings
@@ -317,16 +316,6 @@ def _start_of(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
-def size_condition(column: Any, size: SizeClass) -> Any:
-    """SQL: ``column`` (a model size) is in the class."""
-    parts = [column.is_not(None)]
-    if size.lower is not None:
-        parts.append(column > size.lower)
-    if size.upper is not None:
-        parts.append(column <= size.upper)
-    return and_(*parts)
-
-
 def vote_conditions(filters: Filters) -> list[Any]:
     """WHERE conditions on ``Vote`` for ``filters``; excluded votes are always left out.
 
@@ -350,6 +339,8 @@ def vote_conditions(filters: Filters) -> list[Any]:
         conditions.append(Vote.created_at < _start_of(filters.date_to + timedelta(days=1)))
     if filters.exclude_ties:
         conditions.append(or_(Vote.outcome == "a", Vote.outcome == "b"))
+    if filters.exclude_targeted:
+        conditions.append(Vote.targeted == false())
     return conditions
 
 

@@ -56,6 +56,7 @@ def test_leaderboard_json_schema(client: FlaskClient, voted: Flask) -> None:
         "from": None,
         "to": None,
         "exclude_ties": False,
+        "exclude_targeted": False,
     }
     assert len(document["models"]) == 3
     for row in document["models"]:
