@@ -14,6 +14,7 @@ from arena.backends.base import (
     MissingModelAdvice,
     ModelNotFound,
     StreamError,
+    ThinkRefused,
     missing_model_hint,
 )
 from arena.backends.ollama import OllamaClient, normalize_keep_alive, parse_ollama_host
@@ -33,6 +34,7 @@ __all__ = [
     "ModelNotFound",
     "OllamaClient",
     "StreamError",
+    "ThinkRefused",
     "missing_model_hint",
     "normalize_keep_alive",
     "parse_ollama_host",

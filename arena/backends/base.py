@@ -25,6 +25,7 @@ __all__ = [
     "MissingModelAdvice",
     "ModelNotFound",
     "StreamError",
+    "ThinkRefused",
     "missing_model_hint",
 ]
 
@@ -52,6 +53,8 @@ class GenerationOptions:
 
     ``num_ctx`` is a runner option: keep it constant across calls, because a request
     that changes it (or leaves out a value an earlier request set) forces a model reload.
+    ``think`` is Ollama's top-level ``think`` (None: left out, the model thinks as it would
+    for its users; False, True or a level such as ``"low"``), not one of its ``options``.
     """
 
     temperature: float = 0.7
@@ -67,6 +70,7 @@ class GenerationOptions:
     presence_penalty: float | None = None
     frequency_penalty: float | None = None
     stop: tuple[str, ...] | None = None
+    think: bool | str | None = None
 
     def to_ollama(self) -> dict[str, Any]:
         """The Ollama ``options`` object, leaving out options that are None."""
@@ -193,6 +197,11 @@ class BackendHTTPError(BackendError):
         return (type(self), (self.status, self.message, self.url, self.hint))
 
 
+class ThinkRefused(BackendHTTPError):
+    """The request asked a model that cannot think to think (Ollama's 400 ``"NAME" does not
+    support thinking``): the same request without ``think`` will do."""
+
+
 @runtime_checkable
 class Backend(Protocol):
     """What the arena needs from a model server."""
@@ -212,7 +221,8 @@ class Backend(Protocol):
         keep_alive: int | str | None = None,
         on_token: Callable[[str], None] | None = None,
     ) -> ChatResult:
-        """Generate a reply; ``on_token`` receives each text piece as it streams."""
+        """Generate a reply; ``on_token`` receives each piece's answer text as it streams
+        (``""`` for a piece of thinking, which is kept apart in ``ChatResult.thinking``)."""
         ...
 
     def version(self) -> str:
