@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import select
 
 from arena.backends import Backend, BackendModel, missing_model_hint
 from arena.extensions import db
 from arena.models import Model
+from arena.play import variants
 
 _SIZE = re.compile(r"^\s*(?:(\d+)\s*x\s*)?(\d[\d,]*(?:\.\d+)?)\s*([KMBT])\s*$", re.IGNORECASE)
 _TAG_SIZE = re.compile(r"(?<![\w.])(?:(\d+)x)?(\d+(?:\.\d+)?)([mb])(?![a-z0-9])", re.IGNORECASE)
@@ -151,9 +153,8 @@ def sync_models(backend: Backend, size_cap_b: float | None) -> SyncReport:
     """
     report = SyncReport()
     listed = backend.list_models()
-    known = {
-        m.tag: m for m in db.session.scalars(select(Model).where(Model.backend == backend.name))
-    }
+    mine = list(db.session.scalars(select(Model).where(Model.backend == backend.name)))
+    known = {m.tag: m for m in mine if m.backend_tag is None}
     rows = db.session.execute(select(Model.tag, Model.backend).where(Model.backend != backend.name))
     others = {tag: name for tag, name in rows}
     for entry in listed:
@@ -178,8 +179,26 @@ def sync_models(backend: Backend, size_cap_b: float | None) -> SyncReport:
             model.available = False
             model.enabled = False
             report.disabled.append(tag)
+    _sync_variants([m for m in mine if m.backend_tag is not None], listed, report)
     db.session.commit()
     return report
+
+
+def _sync_variants(variants: list[Model], listed: list[BackendModel], report: SyncReport) -> None:
+    """A variant is listed when its backend model is (matched by ``served_tag``): it shares
+    that model's facts, and is disabled when it vanishes. Sync never adds a variant."""
+    entries = {entry.tag: entry for entry in listed}
+    for variant in variants:
+        entry = entries.get(variant.served_tag)
+        if entry is None:
+            if variant.available:
+                variant.available = False
+                variant.enabled = False
+                report.disabled.append(variant.tag)
+            continue
+        if not variant.available:
+            report.updated.append(variant.tag)
+        _apply(variant, entry)
 
 
 def add_model(backend: Backend, tag: str, name: str | None = None) -> Model:
@@ -189,16 +208,7 @@ def add_model(backend: Backend, tag: str, name: str | None = None) -> Model:
     elsewhere now): its answers and votes stay. A tag no backend can list (see
     :func:`validate_tag`) is refused before the backend is asked.
     """
-    validate_tag(tag)
-    entries = {entry.tag: entry for entry in backend.list_models()}
-    entry = entries.get(tag) or entries.get(f"{tag}:latest")
-    if entry is None:
-        listed = ", ".join(sorted(entries)[:8]) or "none"
-        raise CatalogueError(
-            f"the backend {backend.name!r} has no model {tag!r} (it lists: {listed}): "
-            f"{missing_model_hint(backend, tag)}, then add it by its tag exactly as the "
-            "backend lists it"
-        )
+    entry = _listed_entry(backend, tag)
     model = db.session.scalar(select(Model).where(Model.tag == entry.tag))
     if model is None:
         model = Model(tag=entry.tag, backend=backend.name, display_name=display_name(entry.tag))
@@ -212,7 +222,67 @@ def add_model(backend: Backend, tag: str, name: str | None = None) -> Model:
     return model
 
 
+def _listed_entry(backend: Backend, tag: str) -> BackendModel:
+    """The backend's entry of ``tag`` (or ``tag:latest``); CatalogueError when it has none."""
+    validate_tag(tag)
+    entries = {entry.tag: entry for entry in backend.list_models()}
+    entry = entries.get(tag) or entries.get(f"{tag}:latest")
+    if entry is None:
+        listed = ", ".join(sorted(entries)[:8]) or "none"
+        raise CatalogueError(
+            f"the backend {backend.name!r} has no model {tag!r} (it lists: {listed}): "
+            f"{missing_model_hint(backend, tag)}, then add it by its tag exactly as the "
+            "backend lists it"
+        )
+    return entry
+
+
+def add_variant(
+    backend: Backend,
+    tag: str,
+    name: str,
+    options: Mapping[str, Any] | None = None,
+    system_prompt: str | None = None,
+) -> Model:
+    """Register (or update) a contestant variant of the backend's model ``tag``: its own
+    name, sampling overrides and system prompt (:mod:`arena.play.variants`). Its key is
+    made of the tag and the name, so adding it again with other settings updates it."""
+    checked = variants.validate_options(options or {})
+    system = variants.check_system_prompt(system_prompt) if system_prompt is not None else None
+    if not checked and system is None:
+        raise variants.VariantError(
+            "a variant needs at least one --option or a --system prompt; without either, "
+            f"add the model itself (accepted options: {variants.accepted_list()})"
+        )
+    entry = _listed_entry(backend, tag)
+    key = variants.variant_key(entry.tag, name)
+    model = db.session.scalar(select(Model).where(Model.tag == key))
+    if model is None:
+        model = Model(tag=key, backend=backend.name, display_name=name.strip())
+        db.session.add(model)
+    elif model.backend_tag != entry.tag:
+        raise CatalogueError(f"{key!r} is already registered, and is not a variant of {tag!r}")
+    model.backend = backend.name
+    model.backend_tag = entry.tag
+    model.display_name = name.strip()
+    model.variant_options = checked or None
+    model.system_prompt = system
+    _apply(model, entry)
+    model.enabled = True
+    db.session.commit()
+    return model
+
+
+def variants_of(model: Model) -> list[Model]:
+    """The contestant variants of ``model`` (a backend model registered as itself)."""
+    if model.backend_tag is not None:
+        return []
+    query = select(Model).where(Model.backend_tag == model.tag, Model.backend == model.backend)
+    return list(db.session.scalars(query.order_by(Model.tag)))
+
+
 def set_enabled(tag: str, enabled: bool) -> Model:
+    """Enable or disable a model; disabling a model disables its variants too."""
     model = get_model(tag)
     if enabled and not model.available:
         raise CatalogueError(
@@ -220,6 +290,9 @@ def set_enabled(tag: str, enabled: bool) -> Model:
             "`flask --app arena models sync`"
         )
     model.enabled = enabled
+    if not enabled:
+        for variant in variants_of(model):
+            variant.enabled = False
     db.session.commit()
     return model
 
