@@ -20,6 +20,7 @@ from arena.backends.base import (
     GenerationOptions,
     ModelNotFound,
 )
+from arena.backends.facts import ModelFacts, ResidentMemory, facts_from_show, memory_from_ps
 from arena.backends.redact import redact_url
 from arena.backends.transport import Advice, HTTPTransport, error_body, iter_raw_lines, snippet
 
@@ -223,6 +224,15 @@ class OllamaClient:
             done_reason=final.get("done_reason") or None,
             **{name: _int_or_none(final.get(name)) for name in _METRICS},
         )
+
+    def show(self, tag: str) -> ModelFacts:
+        """POST /api/show: capabilities, exact size and context length (see backends.facts)."""
+        data = self.transport.request_json("POST", "/api/show", {"model": tag}, model=tag)
+        return facts_from_show(tag, self._object(data, "/api/show"))
+
+    def resident_memory(self, tag: str) -> ResidentMemory | None:
+        """GET /api/ps: the memory ``tag`` holds while loaded; None when it is not loaded."""
+        return memory_from_ps(tag, self._get_object("/api/ps"))
 
     def unload(self, model: str) -> None:
         """Ask Ollama to free the model now (empty chat with ``keep_alive: 0``)."""
