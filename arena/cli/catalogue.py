@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TextIO
+
 import click
 from flask import current_app
 
@@ -9,7 +11,7 @@ from arena.backends import BackendError
 from arena.backends.configured import backend_specs, get_backend
 from arena.backends.registry import BackendConfigError, BackendSpec, UnknownBackend
 from arena.cli.common import DatabaseGroup
-from arena.play import catalogue
+from arena.play import catalogue, variants
 
 models_group = DatabaseGroup("models", help="Register, list, enable and disable models.")
 
@@ -101,19 +103,57 @@ def _sync_report(report: catalogue.SyncReport, cap: float | None, prefix: str) -
     default=None,
     help="The backend that serves TAG (a name in BACKENDS; default: the first one).",
 )
-def add(tag: str, name: str | None, backend_name: str | None) -> None:
-    """Register one model by its exact backend TAG, whatever its size."""
+@click.option(
+    "--option",
+    "options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A variant's sampling option (repeatable): " + variants.accepted_list() + ".",
+)
+@click.option(
+    "--system",
+    "system_file",
+    type=click.File("r", encoding="utf-8"),
+    help="A variant's system prompt, from this file (replaces GEN_SYSTEM_PROMPT for it).",
+)
+def add(
+    tag: str,
+    name: str | None,
+    backend_name: str | None,
+    options: tuple[str, ...],
+    system_file: TextIO | None,
+) -> None:
+    """Register one model by its exact backend TAG, whatever its size.
+
+    With --option or --system, a contestant variant of TAG: it competes as a model of its
+    own, named --name, with these sampling options and system prompt.
+    """
     spec = _backend_spec(backend_name)
     _checked_tag(tag, spec.kind)  # before anything is asked of the backend
+    variant = bool(options) or system_file is not None
+    try:
+        overrides = variants.parse_options(options)
+        system = system_file.read() if system_file is not None else None
+        if variant and not name:
+            raise variants.VariantError("a variant needs --name, the name shown after a vote")
+        if variant:
+            variants.variant_key(tag, name or "")  # a bad name before the backend is asked
+    except variants.VariantError as error:
+        raise click.UsageError(str(error)) from None
     try:
         backend = get_backend(spec.name)
-        model = catalogue.add_model(backend, tag, name)
-    except (BackendError, catalogue.CatalogueError) as error:
+        if variant:
+            model = catalogue.add_variant(backend, tag, name or "", overrides, system)
+        else:
+            model = catalogue.add_model(backend, tag, name)
+    except (BackendError, catalogue.CatalogueError, variants.VariantError) as error:
         raise click.ClickException(str(error)) from None
+    what = f"variant {model.display_name!r} of {model.served_tag}" if variant else model.tag
     click.echo(
-        f"added {model.tag} ({_size(model.params_b)}, {model.quantization or '?'}) "
-        f"on {model.backend}"
+        f"added {what} ({_size(model.params_b)}, {model.quantization or '?'}) on {model.backend}"
     )
+    if variant:
+        click.echo(f"  key: {model.tag}")
 
 
 @models_group.command("enable")
@@ -133,10 +173,13 @@ def disable(tag: str) -> None:
 def _set(tag: str, enabled: bool) -> None:
     _checked_tag(tag)
     try:
-        catalogue.set_enabled(tag, enabled)
+        model = catalogue.set_enabled(tag, enabled)
     except catalogue.CatalogueError as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"{'enabled' if enabled else 'disabled'} {tag}")
+    if not enabled:
+        for variant in catalogue.variants_of(model):
+            click.echo(f"disabled {variant.tag} (a variant of {tag})")
 
 
 @models_group.command("list")
