@@ -19,9 +19,11 @@ from arena.backends.base import (
     ChatResult,
     GenerationOptions,
     ModelNotFound,
+    ThinkRefused,
 )
 from arena.backends.facts import ModelFacts, ResidentMemory, facts_from_show, memory_from_ps
 from arena.backends.redact import redact_url
+from arena.backends.thinking import ThinkingSplitter
 from arena.backends.transport import Advice, HTTPTransport, error_body, iter_raw_lines, snippet
 
 __all__ = ["OllamaClient", "normalize_keep_alive", "parse_ollama_host"]
@@ -203,26 +205,32 @@ class OllamaClient:
         keep_alive: int | str | None = None,
         on_token: Callable[[str], None] | None = None,
     ) -> ChatResult:
-        """POST /api/chat, streaming; ``on_token`` gets each piece (it may raise to stop)."""
+        """POST /api/chat, streaming; ``on_token`` gets each piece's answer text (it may
+        raise to stop). ``options.think`` goes as ``think`` when set; the thinking (the
+        ``message.thinking`` chunks, or inline ``<think>`` blocks) is kept apart from the
+        answer (:mod:`arena.backends.thinking`)."""
         body: dict[str, Any] = {
             "model": model,
             "messages": list(messages),
             "stream": True,
             "options": options.to_ollama(),
         }
+        if options.think is not None:
+            body["think"] = options.think
         wire_keep_alive = normalize_keep_alive(keep_alive)
         if wire_keep_alive is not None:
             body["keep_alive"] = wire_keep_alive
+        splitter = ThinkingSplitter(on_token)
         resp = self.transport.send("POST", "/api/chat", body, model=model, generation=True)
         with resp:
-            pieces: list[str] = []
-            final = self._read_stream(resp, model, pieces, on_token)
+            final = self._read_stream(resp, model, splitter)
         echoed = final.get("model")
+        metrics: dict[str, Any] = {name: _int_or_none(final.get(name)) for name in _METRICS}
         return ChatResult(
-            text="".join(pieces),
             model=echoed if isinstance(echoed, str) else model,
             done_reason=final.get("done_reason") or None,
-            **{name: _int_or_none(final.get(name)) for name in _METRICS},
+            **metrics,
+            **splitter.finish().fields(),
         )
 
     def show(self, tag: str) -> ModelFacts:
@@ -251,8 +259,7 @@ class OllamaClient:
         self,
         resp: requests.Response,
         model: str,
-        pieces: list[str],
-        on_token: Callable[[str], None] | None,
+        splitter: ThinkingSplitter,
     ) -> dict[str, Any]:
         """Read NDJSON chunks up to ``done: true``; returns that final chunk.
 
@@ -275,20 +282,22 @@ class OllamaClient:
                         "/api/chat", f"line is not an object: {snippet(line)!r}"
                     )
                 if "error" in chunk:
-                    raise self.transport.stream_failed(model, len(pieces), str(chunk["error"]))
+                    raise self.transport.stream_failed(model, splitter.pieces, str(chunk["error"]))
                 message = chunk.get("message")
-                piece = message.get("content") if isinstance(message, dict) else None
-                if isinstance(piece, str) and piece:
-                    pieces.append(piece)
-                    if on_token is not None:
-                        on_token(piece)
+                if isinstance(message, dict):
+                    for name, take in (
+                        ("thinking", splitter.thinking),
+                        ("content", splitter.content),
+                    ):
+                        if isinstance(piece := message.get(name), str):
+                            take(piece)
                 if chunk.get("done") is True:
                     final = chunk
         except requests.RequestException as exc:
             if final is None:
-                raise self.transport.body_failure(exc, model, len(pieces)) from exc
+                raise self.transport.body_failure(exc, model, splitter.pieces) from exc
         if final is None:
-            raise self.transport.cut(model, len(pieces), "no done:true chunk")
+            raise self.transport.cut(model, splitter.pieces, "no done:true chunk")
         return final
 
     def _error_for(self, resp: requests.Response, model: str | None, attempts: int) -> BackendError:
@@ -304,6 +313,9 @@ class OllamaClient:
         if status == 404 and model is not None and re.search(r"model .*not found", message):
             hint = f"{self.missing_model_hint(model)}, or run `flask --app arena models sync`"
             return ModelNotFound(model, self.transport.shown_url, hint)
+        if status == 400 and "does not support thinking" in message:
+            hint = "the arena sends this model's requests without think from now on"
+            return ThinkRefused(status, message, redact_url(resp.url), hint)
         if status in _BUSY_HINTS:
             return self.transport.busy(status, attempts, message, _BUSY_HINTS[status])
         hint = _HINTS.get(status, "check the Ollama server log")
