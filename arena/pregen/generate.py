@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any
 
@@ -30,7 +30,8 @@ from arena.backends import (
     StreamError,
 )
 from arena.extensions import db
-from arena.models import Prompt, Response, utcnow
+from arena.models import Model, Prompt, Response, utcnow
+from arena.play.variants import apply_options
 from arena.pregen.clock import SYSTEM_CLOCK, Clock
 from arena.pregen.degenerate import find_degeneration
 from arena.pregen.leaks import find_leak
@@ -44,9 +45,32 @@ LEAK_REGENERATIONS = 1
 
 @dataclass(frozen=True)
 class ModelRef:
+    """A contestant as generation needs it. ``tag`` is its key in the arena; a variant
+    (:mod:`arena.play.variants`) also has ``served`` (the backend's name for its model), its
+    option overrides and its own system prompt (None: ``GEN_SYSTEM_PROMPT``)."""
+
     id: int
     tag: str
     family: str | None = None
+    served: str | None = None
+    options: Mapping[str, Any] | None = field(default=None, compare=False)
+    system: str | None = None
+
+    @property
+    def served_tag(self) -> str:
+        """What is sent to the backend."""
+        return self.served or self.tag
+
+    @classmethod
+    def of(cls, model: Model) -> ModelRef:
+        return cls(
+            model.id,
+            model.tag,
+            model.family,
+            model.backend_tag,
+            model.variant_options or None,
+            model.system_prompt or None,
+        )
 
 
 @dataclass(frozen=True)
@@ -257,16 +281,16 @@ class AnswerMaker:
                 note = FailureNote(model.tag, prompt_id, "error", "the prompt was deleted")
                 return Outcome(failure=note)
             prompt_text = prompt.text
-        messages = messages_for(prompt_text, self.system)
+        messages = messages_for(prompt_text, model.system or self.system)
         outcome = Outcome()
         failures = 0
         seeds: set[int] = set()
         while True:
             seed = self._new_seed(seeds)
-            options = generation_options(self.config, seed)
+            options = apply_options(generation_options(self.config, seed), model.options)
             try:
                 result = self.backend.chat(
-                    model.tag, messages, options, keep_alive=keep_alive, on_token=on_token
+                    model.served_tag, messages, options, keep_alive=keep_alive, on_token=on_token
                 )
             except BackendError as error:
                 failures += 1
@@ -320,12 +344,12 @@ class AnswerMaker:
         is kept."""
         kept, cut = result, None
         if self.degenerate_filter:
-            found = find_degeneration(result.text, self.system)
+            found = find_degeneration(result.text, model.system or self.system)
             if found is not None and found.excluded:
                 return result, None, ("degenerate", found.reason())
             if found is not None:
                 kept, cut = replace(result, text=found.kept), found.reason()
-        leak = find_leak(kept.text, model.tag, model.family) if self.leak_filter else None
+        leak = find_leak(kept.text, model.served_tag, model.family) if self.leak_filter else None
         if leak is not None:
             return result, None, ("leak", leak.reason())
         return kept, cut, None

@@ -291,12 +291,15 @@ class ModelRouter:
     name = "router"
 
     def _backend(self, tag: str) -> Backend:
-        from sqlalchemy import select
+        """The backend of the model sent as ``tag``: a contestant's ``served_tag``, which a
+        variant shares with its backend model."""
+        from sqlalchemy import or_, select
 
         from arena.extensions import db
         from arena.models import Model
 
-        name = db.session.scalar(select(Model.backend).where(Model.tag == tag))
+        served = or_(Model.tag == tag, Model.backend_tag == tag)
+        name = db.session.scalar(select(Model.backend).where(served).limit(1))
         return get_backend(name or "ollama")
 
     def chat(

@@ -197,7 +197,7 @@ def _answer_one(
             last_write[0] = clock.monotonic()
 
     outcome = maker.answer(
-        ModelRef(model.id, model.tag, model.family),
+        ModelRef.of(model),
         request.prompt_id,
         keep_alive=config["BACKEND_KEEP_ALIVE"],
         on_token=on_token,
