@@ -15,7 +15,9 @@ process). For ``ollama`` a ``url``/``api_key`` of None means ``OLLAMA_URL``/``OL
 Gemma's GGUF is assembled; None: ``<instance>/models``), ``files`` (``{tag: path}`` of more
 GGUF files) and ``packaged`` (serve the PyPI-packaged models, default true). Every kind takes
 ``connect_timeout``, ``read_timeout``, ``retries`` and ``backoff`` (default: the BACKEND_*
-settings of the same name, whose old names OLLAMA_* still work).
+settings of the same name, whose old names OLLAMA_* still work). ``openai`` also takes
+``memory``, ``{tag: bytes or "1.2GB"}``: the memory each model holds while loaded, which such
+servers cannot report (``Model.memory_source`` "configured").
 
 This module is a leaf: it imports nothing from the rest of ``arena``.
 """
@@ -29,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from arena.backends.base import Backend, BackendError
+from arena.backends.facts import parse_memory
 from arena.backends.redact import redact, redact_url
 
 __all__ = [
@@ -53,6 +56,7 @@ _COMMON = {
     "backoff",
 }
 _EMBEDDED = {"threads", "cache_dir", "files", "packaged", "num_ctx", "keep_alive"}
+_OPENAI = {"memory"}  # {tag: bytes or "1.2GB"}: such servers cannot say what a model holds
 INSTALL_HINT = "install it with `scripts/install-local.sh`"
 
 
@@ -125,7 +129,7 @@ def _parse_entry(index: int, entry: Any) -> BackendSpec:
         raise BackendConfigError(f"{where} needs a 'name' of 1 to 40 characters, not {name!r}")
     if kind not in KINDS:
         raise BackendConfigError(f"{where} ({name}): 'kind' must be one of {KINDS}, not {kind!r}")
-    allowed = _COMMON | (_EMBEDDED if kind == "embedded" else set())
+    allowed = _COMMON | {"embedded": _EMBEDDED, "openai": _OPENAI}.get(kind, set())
     unknown = sorted(set(entry) - allowed)
     if unknown:
         raise BackendConfigError(
@@ -142,7 +146,22 @@ def _parse_entry(index: int, entry: Any) -> BackendSpec:
         raise BackendConfigError(f"{where} ({name}): 'files' must be a dict of tag to GGUF path")
     options = {key: value for key, value in entry.items() if key not in ("name", "kind", "url")}
     options.pop("api_key", None)
+    if "memory" in options:
+        options["memory"] = _memory(f"{where} ({name})", options["memory"])
     return BackendSpec(name.strip(), kind, url, entry.get("api_key") or None, options)
+
+
+def _memory(where: str, value: Any) -> dict[str, int]:
+    """The ``memory`` of an openai entry, ``{tag: bytes or "1.2GB"}``, as bytes per tag."""
+    if not isinstance(value, Mapping):
+        raise BackendConfigError(f"{where}: 'memory' must be a dict of tag to size, not {value!r}")
+    sizes = {}
+    for tag, size in value.items():
+        try:
+            sizes[str(tag)] = parse_memory(size)
+        except ValueError as error:
+            raise BackendConfigError(f"{where}: memory of {tag!r}: {error}") from None
+    return sizes
 
 
 def make_client(
