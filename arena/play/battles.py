@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -133,14 +133,20 @@ class BattleView:
 
 
 def serve_battle(
-    voter: str, *, prompt_id: int | None = None, rng: random.Random | None = None
+    voter: str,
+    *,
+    prompt_id: int | None = None,
+    rng: random.Random | None = None,
+    focus: Sequence[int] = (),
 ) -> BattleView | None:
     """Create a battle for this voter from stored answers, or None if there is none.
 
-    Left and right are shuffled so a model's position tells nothing.
+    Left and right are shuffled so a model's position tells nothing. A battle served under
+    ``focus`` (:mod:`arena.play.focus`) is stored as targeted, whichever pair it drew; its
+    view is like any other's.
     """
     rng = rng or random.Random()
-    matchup = choose_matchup(voter, prompt_id=prompt_id, rng=rng)
+    matchup = choose_matchup(voter, prompt_id=prompt_id, rng=rng, focus=focus)
     if matchup is None:
         return None
     left, right = matchup.first_response_id, matchup.second_response_id
@@ -156,6 +162,7 @@ def serve_battle(
             "right_response_id": right,
             "voter": voter,
             "served_at": utcnow(),
+            "targeted": bool(focus),
         },
     )
     db.session.commit()
@@ -267,6 +274,7 @@ def record_vote(battle_id: str, voter: str, outcome: str, rules: VoteRules | Non
         created_at=now,
         excluded=flag is not None,
         flag_reason=flag,
+        targeted=battle.targeted,
     )
     db.session.add(vote)  # its models' vote counters move in the same commit (count_votes)
     try:

@@ -38,6 +38,7 @@ from sqlalchemy.sql.expression import BindParameter, ColumnClause
 from arena.extensions import db
 from arena.models import Model, Prompt, Response, Vote
 from arena.play.blindness import History, blind_answer, voter_history
+from arena.play.focus import FOCUS_SHARE, focus_pairs
 from arena.play.pairing import WinTable, board_table, rule_weights, weighted_pairs
 
 RECENT_OPPONENTS = 5
@@ -148,12 +149,18 @@ def recent_opponents(model_id: int) -> set[int]:
 
 
 def choose_matchup(
-    voter: str, *, prompt_id: int | None = None, rng: random.Random | None = None
+    voter: str,
+    *,
+    prompt_id: int | None = None,
+    rng: random.Random | None = None,
+    focus: Sequence[int] = (),
 ) -> Matchup | None:
     """Two answers to one prompt, both still blind to this voter, or None when there is none.
 
     With ``prompt_id`` only that prompt is considered (a visitor's own); otherwise only
-    prompts in the shared pool.
+    prompts in the shared pool. With ``focus`` (the picker's "settle it", see
+    :mod:`arena.play.focus`) the pair is one of focus models with probability ``FOCUS_SHARE``
+    when one still has a blind battle, else the rule's as usual.
     """
     rng = rng or random.Random()
     pool = snapshot()
@@ -162,6 +169,11 @@ def choose_matchup(
     history = voter_history(voter)
     if prompt_id is not None:
         return _own_prompt_matchup(pool, history, prompt_id, rng)
+    if focus and rng.random() < FOCUS_SHARE:
+        for first, second in focus_pairs(focus, pool.models, rng):
+            found = _blind_choice(pool, history, first, second, rng)
+            if found:
+                return found
     for first, second in _preferred_pairs(pool, pool.models, rng):
         found = _blind_choice(pool, history, first, second, rng)
         if found:
