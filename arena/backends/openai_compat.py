@@ -31,7 +31,7 @@ import re
 import time
 import urllib.parse
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import Any
 
 import requests
@@ -43,8 +43,10 @@ from arena.backends.base import (
     ChatResult,
     GenerationOptions,
     ModelNotFound,
+    ThinkRefused,
 )
 from arena.backends.redact import redact_url
+from arena.backends.thinking import ThinkingSplitter
 from arena.backends.transport import (
     Advice,
     HTTPTransport,
@@ -129,7 +131,7 @@ def _error_fields(raw: bytes) -> tuple[str | None, str | None, str | None]:
 class _Stream:
     """What one streamed completion delivered."""
 
-    pieces: list[str] = field(default_factory=list)
+    splitter: ThinkingSplitter
     first_ns: int | None = None
     last_ns: int | None = None
     finish_reason: str | None = None
@@ -150,6 +152,7 @@ class OpenAICompatClient:
     """
 
     name = "openai"
+    parallel = 1  # requests to one loaded model at once (BACKENDS' `parallel`)
 
     def __init__(
         self,
@@ -225,7 +228,9 @@ class OpenAICompatClient:
         keep_alive: int | str | None = None,
         on_token: Callable[[str], None] | None = None,
     ) -> ChatResult:
-        """POST /chat/completions, streaming; ``on_token`` gets each piece (it may raise).
+        """POST /chat/completions, streaming; ``on_token`` gets each piece's answer text (it
+        may raise). Thinking (``reasoning_content``/``reasoning`` deltas, ``<think>`` blocks) is
+        kept apart; ``options.think`` goes as ``reasoning_effort`` (off: ``"none"``, a level).
 
         ``keep_alive`` and ``options.num_ctx`` are ignored (the API has neither). Timing:
         ``total_duration`` is the wall time from sending the request to ``[DONE]``.
@@ -251,10 +256,13 @@ class OpenAICompatClient:
         if options.seed is not None:
             body["seed"] = options.seed
         body.update(options.sampling_extras())  # llama.cpp's names; others ignore what they lack
+        if options.think is False or isinstance(options.think, str):
+            body["reasoning_effort"] = options.think or "none"
         started = time.monotonic_ns()
+        stream = _Stream(ThinkingSplitter(on_token, started_ns=started))
         resp = self.transport.send("POST", "/chat/completions", body, model=model, generation=True)
         with resp:
-            stream = self._read_stream(resp, model, on_token)
+            self._read_stream(resp, model, stream)
         ended = time.monotonic_ns()
         return self._result(model, stream, ended - started)
 
@@ -274,19 +282,23 @@ class OpenAICompatClient:
 
     def _result(self, model: str, stream: _Stream, total_ns: int) -> ChatResult:
         usage, timings = stream.usage or {}, stream.timings or {}
+        pieces, split = stream.splitter.pieces, stream.splitter.finish()
         eval_count = _int_or_none(usage.get("completion_tokens"))
         if eval_count is None:
-            eval_count = len(stream.pieces)
+            eval_count = pieces
+        details = usage.get("completion_tokens_details")  # reasoning tokens, when counted
+        if split.thinking and isinstance(details, dict) and details.get("reasoning_tokens"):
+            split = replace(split, thinking_tokens=_int_or_none(details["reasoning_tokens"]))
         eval_ns = None
         if isinstance(timings.get("predicted_ms"), int | float):
             eval_ns = int(timings["predicted_ms"] * 1e6)
-        elif len(stream.pieces) > 1 and stream.first_ns is not None and stream.last_ns:
+        elif pieces > 1 and stream.first_ns is not None and stream.last_ns:
             eval_ns = stream.last_ns - stream.first_ns
         prompt_ns = None
         if isinstance(timings.get("prompt_ms"), int | float):
             prompt_ns = int(timings["prompt_ms"] * 1e6)
         return ChatResult(
-            text="".join(stream.pieces),
+            **split.fields(),
             model=model,
             done_reason=stream.finish_reason,
             eval_count=eval_count,
@@ -297,11 +309,8 @@ class OpenAICompatClient:
             total_duration=max(total_ns, 1),
         )
 
-    def _read_stream(
-        self, resp: requests.Response, model: str, on_token: Callable[[str], None] | None
-    ) -> _Stream:
+    def _read_stream(self, resp: requests.Response, model: str, stream: _Stream) -> None:
         """Read Server-Sent Events up to ``data: [DONE]``."""
-        stream = _Stream()
         data: list[bytes] = []
         try:
             for line in iter_raw_lines(resp):
@@ -317,25 +326,18 @@ class OpenAICompatClient:
                         data.append(value[1:] if value.startswith(b" ") else value)
                     continue
                 if data:
-                    self._event(b"\n".join(data), stream, model, on_token)
+                    self._event(b"\n".join(data), stream, model)
                     data = []
                 if stream.done:
                     break
             if data and not stream.done:
-                self._event(b"\n".join(data), stream, model, on_token)
+                self._event(b"\n".join(data), stream, model)
         except requests.RequestException as exc:
-            raise self.transport.body_failure(exc, model, len(stream.pieces)) from exc
+            raise self.transport.body_failure(exc, model, stream.splitter.pieces) from exc
         if not stream.done:
-            raise self.transport.cut(model, len(stream.pieces), "no data: [DONE]")
-        return stream
+            raise self.transport.cut(model, stream.splitter.pieces, "no data: [DONE]")
 
-    def _event(
-        self,
-        payload: bytes,
-        stream: _Stream,
-        model: str,
-        on_token: Callable[[str], None] | None,
-    ) -> None:
+    def _event(self, payload: bytes, stream: _Stream, model: str) -> None:
         if payload.strip() == b"[DONE]":
             stream.done = True
             return
@@ -350,7 +352,7 @@ class OpenAICompatClient:
         if "error" in chunk or chunk.get("object") == "error":  # the latter: older vLLM
             message, _, _ = _error_fields(payload)
             raise self.transport.stream_failed(
-                model, len(stream.pieces), message or snippet(payload)
+                model, stream.splitter.pieces, message or snippet(payload)
             )
         if isinstance(chunk.get("usage"), dict):
             stream.usage = chunk["usage"]
@@ -365,14 +367,13 @@ class OpenAICompatClient:
             if choice.get("finish_reason"):
                 stream.finish_reason = str(choice["finish_reason"])
             delta = choice.get("delta")
-            piece = delta.get("content") if isinstance(delta, dict) else None
-            if isinstance(piece, str) and piece:
-                now = time.monotonic_ns()
-                stream.first_ns = stream.first_ns or now
-                stream.last_ns = now
-                stream.pieces.append(piece)
-                if on_token is not None:
-                    on_token(piece)
+            for name in ("reasoning_content", "reasoning", "content"):
+                piece = delta.get(name) if isinstance(delta, dict) else None
+                if isinstance(piece, str) and piece:
+                    stream.last_ns = now = time.monotonic_ns()
+                    stream.first_ns = stream.first_ns or now
+                    splitter = stream.splitter
+                    (splitter.content if name == "content" else splitter.thinking)(piece)
 
     def _error_for(self, resp: requests.Response, model: str | None, attempts: int) -> BackendError:
         """Map a non-2xx answer (``{"error": {"message", "type", "param", "code"}}``)."""
@@ -385,6 +386,8 @@ class OpenAICompatClient:
             if named or _NOT_FOUND.search(message):
                 hint = f"{self.missing_model_hint(model)}, or run `flask --app arena models sync`"
                 return ModelNotFound(model, self.transport.shown_url, hint)
+        if status == 400 and "does not support thinking" in message:  # Ollama's /v1
+            return ThinkRefused(status, message, redact_url(resp.url), "retried without it")
         if status in (429, 503):
             return self.transport.busy(
                 status, attempts, message, "retry later or send fewer requests at once"
