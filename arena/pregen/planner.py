@@ -35,6 +35,8 @@ from arena.extensions import db
 from arena.models import Model, Prompt, Response, Vote, utcnow
 from arena.pregen.certainty import model_order, pair_priorities, pair_targets
 from arena.pregen.supply import BlindSupply, blind_supply
+from arena.pregen.work import ModelWork as ModelWork  # re-exported
+from arena.pregen.work import share_loads
 
 #: A (prompt, model) with this many excluded answers (an identity leak, then another) is
 #: given up: the planner asks for it no more.
@@ -45,17 +47,6 @@ Pair = tuple[int, int]  # model ids, smaller first
 
 class PlanError(ValueError):
     """A plan that cannot be made as asked; the message says what to do."""
-
-
-@dataclass
-class ModelWork:
-    """The prompts one model answers in a run, in order."""
-
-    model_id: int
-    tag: str
-    prompt_ids: list[int]
-    family: str | None = None
-    backend: str = "ollama"  # the name of the backend that serves it (Model.backend)
 
 
 @dataclass
@@ -230,9 +221,9 @@ def plan_batch(
             and model.id not in state.given_up.get(p, ())
         ]
         if missing:
-            work.append(ModelWork(model.id, model.tag, missing, model.family, model.backend))
+            work.append(ModelWork.of(model, missing))
     return Plan(
-        work,
+        share_loads(work),
         prompts=slate,
         target=target,
         pairs=len(sizes),

@@ -102,11 +102,13 @@ class _Runner:
         try:
             for item in self.plan.work:
                 if self.breaker.open:  # the backend was given up: record each model's skip
-                    model = ModelRef(item.model_id, item.tag, item.family)
+                    model = item.ref()
                     reason = f"not tried: {self.breaker.reason}"
                     self._skip(model, FailureNote(model.tag, None, "backend", reason))
                 elif not self._model(item):
                     break
+            if self.meter.warm_model is not None:  # kept for a variant that was skipped
+                self.meter.unload(self.meter.warm_model)
         finally:
             summary = self.summary
             summary.wall_seconds = self.clock.monotonic() - self.started
@@ -128,22 +130,23 @@ class _Runner:
 
     def _model(self, item: ModelWork) -> bool:
         """Answer one model's prompts; False when the whole run must stop."""
-        model = ModelRef(item.model_id, item.tag, item.family)
+        model = item.ref()
         consecutive = 0
         for index, prompt_id in enumerate(item.prompt_ids):
             if not self._may_start():
-                self._release(model.tag)
+                self._release(model.served_tag)
                 return False
             if self.control.between_answers is not None:
                 self.control.between_answers()  # visitors' prompts first
                 if not self._may_start():
-                    self._release(model.tag)
+                    self._release(model.served_tag)
                     return False
             last = index == len(item.prompt_ids) - 1
             outcome = self.maker.answer(
                 model,
                 prompt_id,
-                keep_alive=0 if last else self.config["BACKEND_KEEP_ALIVE"],
+                # a variant of the same model is next (item.keep_warm): it shares the load
+                keep_alive=0 if last and not item.keep_warm else self.config["BACKEND_KEEP_ALIVE"],
                 may_continue=lambda: self.control.stop_reason() is None,
                 prompt_text=self.texts.get(prompt_id),
             )
@@ -164,7 +167,7 @@ class _Runner:
                 why = f"skipped the remaining {left} prompts: {self.breaker.reason}"
                 gone = FailureNote(model.tag, None, "backend", why)  # unless its own says why:
                 self._skip(model, gone if left and not outcome.skip_model else None)
-                self._release(model.tag)
+                self._release(model.served_tag)
                 return True
             if outcome.skip_model or consecutive >= MAX_CONSECUTIVE_FAILURES:
                 note = None
@@ -174,7 +177,7 @@ class _Runner:
                         "answers in a row"
                     )
                     note = FailureNote(model.tag, None, "skipped", reason)
-                    self._release(model.tag)
+                    self._release(model.served_tag)
                 self._skip(model, note)
                 return True
         return True
