@@ -54,6 +54,12 @@ class JudgeWork:
     pairs: list[Candidate] = field(default_factory=list)
     excluded_self: int = 0  # pairs left out because they hold the judge's own answer
     seconds_per_pair: float | None = None  # from its earlier judgements (both orders)
+    served: str | None = None  # the backend's model when the judge is a contestant variant
+
+    @property
+    def served_tag(self) -> str:
+        """What is sent to the backend."""
+        return self.served or self.tag
 
 
 @dataclass
@@ -136,6 +142,7 @@ def plan_judging(
         ):
             before[(model_a, model_b)] = int(count)
         item = JudgeWork(judge.id, judge.model_id, judge.model.tag, judge.model.backend)
+        item.served = judge.model.backend_tag
         todo = []
         for pair in candidates:
             if (pair.response_a, pair.response_b) in done:

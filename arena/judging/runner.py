@@ -126,8 +126,8 @@ class JudgeRunner:
         failures = unparsed = 0
         for index, pair in enumerate(item.pairs):
             if not self._may_start():
-                if meter.warm_model == item.tag:
-                    meter.unload(item.tag)
+                if meter.warm_model == item.served_tag:
+                    meter.unload(item.served_tag)
                 return False
             last = index == len(item.pairs) - 1
             try:
@@ -137,8 +137,8 @@ class JudgeRunner:
                     "signal",
                     "asked to stop",
                 )
-                if meter.warm_model == item.tag:
-                    meter.unload(item.tag)
+                if meter.warm_model == item.served_tag:
+                    meter.unload(item.served_tag)
                 return False
             except _Failed as failed:
                 note = FailureNote(
@@ -157,8 +157,8 @@ class JudgeRunner:
                         "in a row"
                     )
                     self._skip(item, left, FailureNote(item.tag, None, "skipped", why))
-                    if meter.warm_model == item.tag:
-                        meter.unload(item.tag)
+                    if meter.warm_model == item.served_tag:
+                        meter.unload(item.served_tag)
                     return True
                 continue
             failures = 0
@@ -171,8 +171,8 @@ class JudgeRunner:
                     f"{unparsed} answers in a row (is it able to follow the judge prompt?)"
                 )
                 self._skip(item, left, FailureNote(item.tag, None, "unparsed", why))
-                if meter.warm_model == item.tag:
-                    meter.unload(item.tag)
+                if meter.warm_model == item.served_tag:
+                    meter.unload(item.served_tag)
                 return True
         return True
 
@@ -249,7 +249,7 @@ class JudgeRunner:
             attempts += 1
             started = self.clock.monotonic()
             try:
-                result = meter.chat(item.tag, messages, self.options, keep_alive=keep_alive)
+                result = meter.chat(item.served_tag, messages, self.options, keep_alive=keep_alive)
                 return result, round(1000 * (self.clock.monotonic() - started))
             except BackendError as error:
                 kind, retry, skip = failure_kind(error)

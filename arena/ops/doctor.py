@@ -150,11 +150,12 @@ def _models() -> Iterator[Check]:
         except BackendError:
             continue  # already reported by the backend check
         for model in models:
-            if model.tag not in listed:
+            if model.served_tag not in listed:  # a variant is listed when its model is
                 yield Check(
                     FAIL,
-                    f"{model.tag} is enabled but {name!r} does not list it",
-                    f"{missing_model_hint(backend, model.tag)}, or "
+                    f"{model.tag} is enabled but {name!r} does not list "
+                    + ("it" if model.backend_tag is None else f"its model {model.served_tag}"),
+                    f"{missing_model_hint(backend, model.served_tag)}, or "
                     f"flask --app arena models disable {model.tag}",
                 )
 
