@@ -112,7 +112,7 @@ def arena_pass(
             keep = app.config["BACKEND_KEEP_ALIVE"]
             calls = [
                 Call(
-                    r.model.tag,
+                    r.model.served_tag,  # the name the backend was sent
                     r.prompt.text,
                     int(r.seed or 0),
                     keep if last[r.model.tag] != r.id else 0,
