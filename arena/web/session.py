@@ -15,3 +15,10 @@ def current_voter() -> str:
         session["voter"] = voter
         session.permanent = True  # lives VOTER_COOKIE_DAYS (PERMANENT_SESSION_LIFETIME)
     return voter
+
+
+def known_voter() -> str | None:
+    """The voter id of the session cookie, if the visitor has one; never makes one (a page
+    that only reads, such as a model's, sets no cookie)."""
+    voter = session.get("voter")
+    return voter if isinstance(voter, str) and voter else None
