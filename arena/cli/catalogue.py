@@ -83,6 +83,15 @@ def _sync_report(report: catalogue.SyncReport, cap: float | None, prefix: str) -
         click.echo(
             f"{prefix}skipped   {tag} ({size:g}B is over the {cap:g}B cap; `models add` forces it)"
         )
+    for _tag, why in report.not_chat:
+        click.echo(f"{prefix}skipped   {why}")
+    for tag, error in report.no_facts:
+        click.echo(f"{prefix}facts     {tag}: not read ({error}); registered from its list entry")
+    if report.capabilities_unknown:
+        click.echo(
+            f"{prefix}note      the server does not report capabilities (Ollama before 0.6.4) "
+            f"for {len(report.capabilities_unknown)} models: taken as chat models"
+        )
     for tag, other in report.elsewhere:
         click.echo(
             f"{prefix}skipped   {tag} (registered from backend {other!r}; "
@@ -90,7 +99,7 @@ def _sync_report(report: catalogue.SyncReport, cap: float | None, prefix: str) -
         )
     click.echo(
         f"{prefix}{len(report.added)} added, {len(report.disabled)} disabled, "
-        f"{len(report.too_large)} over the size cap"
+        f"{len(report.too_large)} over the size cap, {len(report.not_chat)} not chat models"
     )
 
 
@@ -196,13 +205,26 @@ def list_() -> None:
             _size(m.params_b),
             m.quantization or "-",
             m.family or "-",
+            _count(m.param_count),
+            _count(m.context_length),
             m.backend,
             "yes" if m.enabled else "no",
             "yes" if m.available else "no",
         )
         for m in models
     ]
-    header = ("TAG", "NAME", "SIZE", "QUANT", "FAMILY", "BACKEND", "ENABLED", "LISTED")
+    header = (
+        "TAG",
+        "NAME",
+        "SIZE",
+        "QUANT",
+        "FAMILY",
+        "PARAMS",
+        "CONTEXT",
+        "BACKEND",
+        "ENABLED",
+        "LISTED",
+    )
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         click.echo(
@@ -214,3 +236,8 @@ def _size(params_b: float | None) -> str:
     if params_b is None:
         return "?"
     return f"{params_b * 1000:g}M" if params_b < 1 else f"{params_b:g}B"
+
+
+def _count(number: int | None) -> str:
+    """An exact count from the backend (parameters, context tokens), or "-" when unknown."""
+    return f"{number:,}" if number else "-"

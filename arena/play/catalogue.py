@@ -11,9 +11,11 @@ from typing import Any
 from sqlalchemy import select
 
 from arena.backends import Backend, BackendModel, missing_model_hint
+from arena.backends.facts import ModelFacts
 from arena.extensions import db
 from arena.models import Model
 from arena.play import variants
+from arena.play.model_facts import fetch_facts, store_facts
 
 _SIZE = re.compile(r"^\s*(?:(\d+)\s*x\s*)?(\d[\d,]*(?:\.\d+)?)\s*([KMBT])\s*$", re.IGNORECASE)
 _TAG_SIZE = re.compile(r"(?<![\w.])(?:(\d+)x)?(\d+(?:\.\d+)?)([mb])(?![a-z0-9])", re.IGNORECASE)
@@ -90,6 +92,12 @@ class SyncReport:
     too_large: list[tuple[str, float]] = field(default_factory=list)
     # Tags this backend lists that are registered from another backend: (tag, that backend).
     elsewhere: list[tuple[str, str]] = field(default_factory=list)
+    # Listed models that cannot chat (embedding models): (tag, why), never registered.
+    not_chat: list[tuple[str, str]] = field(default_factory=list)
+    # Models whose server does not report capabilities (taken as chat models).
+    capabilities_unknown: list[str] = field(default_factory=list)
+    # Models whose facts could not be read: (tag, the error); registered from the list alone.
+    no_facts: list[tuple[str, str]] = field(default_factory=list)
 
 
 def parse_parameter_size(text: str | None) -> float | None:
@@ -128,12 +136,23 @@ def display_name(tag: str) -> str:
     return tag.removesuffix(":latest")
 
 
-def _apply(model: Model, entry: BackendModel) -> None:
+def _apply(model: Model, entry: BackendModel, facts: ModelFacts | None = None) -> None:
     model.params_b = parse_parameter_size(entry.parameter_size) or size_from_tag(entry.tag)
     model.quantization = entry.quantization or quantization_from_tag(entry.tag)
     model.family = entry.family
     model.digest = entry.digest
     model.available = True
+    store_facts(model, entry, facts)  # exact figures from the backend, where it has them
+
+
+def _facts(backend: Backend, entry: BackendModel, report: SyncReport) -> ModelFacts | None:
+    """The backend's facts of a listed model, noting in ``report`` what is missing."""
+    lookup = fetch_facts(backend, entry.tag)
+    if lookup.error is not None:
+        report.no_facts.append((entry.tag, lookup.error))
+    elif lookup.facts is not None and not lookup.facts.capabilities_known:
+        report.capabilities_unknown.append(entry.tag)
+    return lookup.facts
 
 
 def get_model(tag: str) -> Model:
@@ -157,12 +176,20 @@ def sync_models(backend: Backend, size_cap_b: float | None) -> SyncReport:
     known = {m.tag: m for m in mine if m.backend_tag is None}
     rows = db.session.execute(select(Model.tag, Model.backend).where(Model.backend != backend.name))
     others = {tag: name for tag, name in rows}
+    found: dict[str, ModelFacts | None] = {}
     for entry in listed:
         size = parse_parameter_size(entry.parameter_size) or size_from_tag(entry.tag)
         model = known.get(entry.tag)
         if model is None and entry.tag in others:  # a tag names one model, on one backend
             report.elsewhere.append((entry.tag, others[entry.tag]))
             continue
+        facts = found[entry.tag] = _facts(backend, entry, report)
+        if facts is not None and not facts.chat_capable:  # only chat models compete
+            report.not_chat.append((entry.tag, facts.why_not_chat()))
+            if model is not None:
+                model.enabled = False
+            continue
+        size = round(facts.param_count / 1e9, 6) if facts and facts.param_count else size
         if model is None:
             if size_cap_b is not None and size is not None and size > size_cap_b:
                 report.too_large.append((entry.tag, size))
@@ -172,19 +199,24 @@ def sync_models(backend: Backend, size_cap_b: float | None) -> SyncReport:
             report.added.append(entry.tag)
         elif not model.available:
             report.updated.append(entry.tag)
-        _apply(model, entry)
+        _apply(model, entry, facts)
     listed_tags = {entry.tag for entry in listed}
     for tag, model in known.items():
         if tag not in listed_tags and model.available:
             model.available = False
             model.enabled = False
             report.disabled.append(tag)
-    _sync_variants([m for m in mine if m.backend_tag is not None], listed, report)
+    _sync_variants([m for m in mine if m.backend_tag is not None], listed, report, found)
     db.session.commit()
     return report
 
 
-def _sync_variants(variants: list[Model], listed: list[BackendModel], report: SyncReport) -> None:
+def _sync_variants(
+    variants: list[Model],
+    listed: list[BackendModel],
+    report: SyncReport,
+    found: Mapping[str, ModelFacts | None],
+) -> None:
     """A variant is listed when its backend model is (matched by ``served_tag``): it shares
     that model's facts, and is disabled when it vanishes. Sync never adds a variant."""
     entries = {entry.tag: entry for entry in listed}
@@ -198,7 +230,7 @@ def _sync_variants(variants: list[Model], listed: list[BackendModel], report: Sy
             continue
         if not variant.available:
             report.updated.append(variant.tag)
-        _apply(variant, entry)
+        _apply(variant, entry, found.get(entry.tag))
 
 
 def add_model(backend: Backend, tag: str, name: str | None = None) -> Model:
@@ -208,7 +240,7 @@ def add_model(backend: Backend, tag: str, name: str | None = None) -> Model:
     elsewhere now): its answers and votes stay. A tag no backend can list (see
     :func:`validate_tag`) is refused before the backend is asked.
     """
-    entry = _listed_entry(backend, tag)
+    entry, facts = _chat_entry(backend, tag)
     model = db.session.scalar(select(Model).where(Model.tag == entry.tag))
     if model is None:
         model = Model(tag=entry.tag, backend=backend.name, display_name=display_name(entry.tag))
@@ -216,7 +248,7 @@ def add_model(backend: Backend, tag: str, name: str | None = None) -> Model:
     model.backend = backend.name
     if name:
         model.display_name = name
-    _apply(model, entry)
+    _apply(model, entry, facts)
     model.enabled = True
     db.session.commit()
     return model
@@ -237,6 +269,15 @@ def _listed_entry(backend: Backend, tag: str) -> BackendModel:
     return entry
 
 
+def _chat_entry(backend: Backend, tag: str) -> tuple[BackendModel, ModelFacts | None]:
+    """The backend's entry of ``tag`` and its facts; CatalogueError when it cannot chat."""
+    entry = _listed_entry(backend, tag)
+    facts = fetch_facts(backend, entry.tag).facts
+    if facts is not None and not facts.chat_capable:
+        raise CatalogueError(facts.why_not_chat())
+    return entry, facts
+
+
 def add_variant(
     backend: Backend,
     tag: str,
@@ -254,7 +295,7 @@ def add_variant(
             "a variant needs at least one --option or a --system prompt; without either, "
             f"add the model itself (accepted options: {variants.accepted_list()})"
         )
-    entry = _listed_entry(backend, tag)
+    entry, facts = _chat_entry(backend, tag)
     key = variants.variant_key(entry.tag, name)
     model = db.session.scalar(select(Model).where(Model.tag == key))
     if model is None:
@@ -267,7 +308,7 @@ def add_variant(
     model.display_name = name.strip()
     model.variant_options = checked or None
     model.system_prompt = system
-    _apply(model, entry)
+    _apply(model, entry, facts)
     model.enabled = True
     db.session.commit()
     return model

@@ -46,7 +46,8 @@ class FakeOllama(FakeServer):
     Plain attributes you may change at any time: ``token_delay`` (seconds per streamed
     chunk), ``load_delay`` (seconds per model load), ``version``, ``text_in_final_chunk``
     (put the last piece of text in the ``done`` chunk, as Ollama sometimes does),
-    ``legacy_tags`` (list models with ``name`` only, like old servers), ``require_token``
+    ``legacy_tags`` (list models with ``name`` only, like old servers), ``legacy_show``
+    (``/api/show`` without ``capabilities``, like servers before 0.6.4), ``require_token``
     (answer 401 unless ``Authorization: Bearer <token>``, like a reverse proxy).
 
     A request's ``outcome`` is one of: ok, error, load, unload, client_gone, dropped,
@@ -72,6 +73,7 @@ class FakeOllama(FakeServer):
         self.version = version
         self.text_in_final_chunk = False
         self.legacy_tags = False
+        self.legacy_show = False
         self.require_token: str | None = None
         self._gen_lock = threading.Lock()  # the single generation slot
         self._models: dict[str, FakeModel] = {}

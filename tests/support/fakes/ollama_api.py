@@ -84,9 +84,12 @@ def rfc3339(moment: datetime | None = None) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%f") + "000Z"
 
 
+_PARAMETERS = re.compile(r"\s*([\d.]+)\s*([KMBT]?)\s*")
+
+
 def parameter_count(parameter_size: str) -> int:
     """``"1.2B"`` → 1_200_000_000, ``"494.03M"`` → 494_030_000 (1e9 when unparseable)."""
-    match = re.fullmatch(r"\s*([\d.]+)\s*([KMBT]?)\s*", parameter_size.upper())
+    match = _PARAMETERS.fullmatch(parameter_size.upper())
     if not match:
         return 1_000_000_000
     scale = {"": 1, "K": 1e3, "M": 1e6, "B": 1e9, "T": 1e12}[match.group(2)]
@@ -150,7 +153,14 @@ def go_decode_error(exc: json.JSONDecodeError) -> str:
 
 @dataclass
 class FakeModel:
-    """One installed model. ``size`` and ``digest`` are derived from the tag when left out."""
+    """One installed model. ``size`` and ``digest`` are derived from the tag when left out.
+
+    ``/api/show``'s ``model_info`` holds ``param_count`` (None: counted from
+    ``parameter_size``, left out when that cannot be read) and ``context_length``;
+    ``/api/ps`` reports ``memory`` as the loaded model's size (0: the file's size plus a
+    quarter, as weights with their KV cache and buffers). An embedding-only model has
+    ``capabilities=("embedding",)``.
+    """
 
     tag: str
     parameter_size: str = "1B"
@@ -159,6 +169,9 @@ class FakeModel:
     size: int = 0
     digest: str = ""
     capabilities: tuple[str, ...] = ("completion",)
+    param_count: int | None = None
+    context_length: int = 131072
+    memory: int = 0
     modified_at: str = field(default_factory=lambda: datetime.now(UTC).astimezone().isoformat())
 
     def __post_init__(self) -> None:
@@ -169,6 +182,10 @@ class FakeModel:
             self.size = int(parameter_count(self.parameter_size) * bits / 8)
         if not self.digest:
             self.digest = hashlib.sha256(self.tag.encode()).hexdigest()
+        if self.param_count is None and _PARAMETERS.fullmatch(self.parameter_size.upper()):
+            self.param_count = parameter_count(self.parameter_size)
+        if not self.memory:
+            self.memory = self.size + self.size // 4
 
     def details(self) -> dict[str, Any]:
         return {
