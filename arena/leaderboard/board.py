@@ -13,9 +13,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, Float, and_, case, cast, func, select
+from sqlalchemy import Connection, Float, case, cast, func, select
 
 from arena.leaderboard.answer_style import answer_table, vote_features
+from arena.leaderboard.cost import add_cost_columns, model_costs
 from arena.leaderboard.filters import Filters, filtered_votes, judgement_conditions
 from arena.models import Judgement, Model, Prompt, Response, Vote
 from arena.ratings import VoteLog, compute_leaderboard
@@ -23,7 +24,7 @@ from arena.ratings.leaderboard import PROVISIONAL_VOTES, Leaderboard
 from arena.ratings.style_control import StyleResult
 
 #: Bump when the cached JSON layout changes: older cache rows are then ignored.
-PAYLOAD_FORMAT = 2
+PAYLOAD_FORMAT = 3
 
 _VOTE_DTYPE = np.dtype(
     [("a", np.int64), ("b", np.int64), ("outcome", np.int8), ("ts", "f8"), ("prompt", np.int64)]
@@ -49,10 +50,12 @@ class Board:
 
     Attributes:
         rows: one dict per model that has a counted vote, in ``models`` order, with the
-            fields of ``arena.ratings.LeaderboardRow`` plus ``display_name``, ``params_b``
-            and the answer statistics ``answers``, ``tokens_per_second``, ``answer_chars``
-            and ``answer_tokens`` (None when unknown). ``group`` counts from 1 (the largest
-            group) as pages and exports show it; ranks are within a group.
+            fields of ``arena.ratings.LeaderboardRow`` plus ``display_name``, ``params_b``,
+            the answer statistics ``answers``, ``answer_chars`` and ``answer_tokens``, and
+            the measured cost columns (``arena.leaderboard.cost.COST_COLUMNS``: speed,
+            first token, memory, disk, ``on_pareto_front``...); None when unknown.
+            ``group`` counts from 1 (the largest group) as pages and exports show it;
+            ranks are within a group.
         win_rate, battles: head-to-head matrices indexed like ``models`` (``win_rate`` is
             None where two models never met).
         history_times, history: size-aware Elo over time, ``history[k][m]`` at unix time
@@ -192,23 +195,16 @@ def _source_note(filters: Filters) -> list[str]:
 
 
 def answer_stats(conn: Connection, filters: Filters) -> dict[int, dict[str, Any]]:
-    """Per model id: stored answers, mean tokens/s, mean length in characters and in tokens.
+    """Per model id: stored answers, mean length in characters and in tokens (speeds are
+    the cost columns' medians, :mod:`arena.leaderboard.cost`).
 
     Over every usable answer (of the filter's category, if any); dates and other filters
     concern votes, not answers.
     """
-    rate = case(
-        (
-            and_(Response.eval_count > 0, Response.eval_duration > 0),
-            cast(Response.eval_count, Float) * 1e9 / Response.eval_duration,
-        ),
-        else_=None,
-    )
     stmt = (
         select(
             Response.model_id,
             func.count(),
-            func.avg(rate),
             func.avg(func.length(Response.text)),
             func.avg(Response.eval_count),
         )
@@ -222,11 +218,10 @@ def answer_stats(conn: Connection, filters: Filters) -> dict[int, dict[str, Any]
     return {
         model_id: {
             "answers": count,
-            "tokens_per_second": _num(tps),
             "answer_chars": _num(chars),
             "answer_tokens": _num(tokens),
         }
-        for model_id, count, tps, chars, tokens in conn.execute(stmt)
+        for model_id, count, chars, tokens in conn.execute(stmt)
     }
 
 
@@ -269,7 +264,7 @@ def style_summary(style: StyleResult, with_answers: int) -> dict[str, Any]:
 
 
 def _plain_rows(board: Leaderboard, infos: list[ModelInfo], stats: dict[int, Any]) -> list[Any]:
-    no_answers = dict.fromkeys(("tokens_per_second", "answer_chars", "answer_tokens"), None)
+    no_answers: dict[str, Any] = dict.fromkeys(("answer_chars", "answer_tokens"), None)
     no_answers["answers"] = 0
     rows = []
     for info, row in zip(infos, board.rows, strict=True):
@@ -288,11 +283,13 @@ def compute_board(
     *,
     bootstrap_rounds: int = 200,
     anchor: str | None = None,
+    costs: bool = True,
 ) -> Board:
     """Load, rate and describe the votes under ``filters`` (the expensive part: bootstrap).
 
     Sizes come from ``Model.params_b``; the size-aware Elo's ``max_size`` is the largest
-    enabled model. An ``anchor`` model absent from the filtered votes is ignored.
+    enabled model. An ``anchor`` model absent from the filtered votes is ignored. Without
+    ``costs`` the cost columns are None (the benchmark's baseline).
     """
     models = model_infos(conn)
     log, infos, known = load_vote_log(conn, filters, models, features=True)
@@ -308,6 +305,8 @@ def compute_board(
         style=log.has_features,
     )
     rows = _plain_rows(board, infos, answer_stats(conn, filters))
+    cost = model_costs(conn, category=filters.category) if costs else None
+    add_cost_columns(rows, [info.id for info in infos], cost)
     history = board.elo_history
     return Board(
         version=version,

@@ -89,7 +89,7 @@ def data_version(conn: Connection, source: str = HUMAN) -> str:
     a verdict changes the judge boards' version, never the human one, and a vote never the
     judge boards'. Answers: count of usable ones and highest id (for tokens/s and lengths).
     Models: id, tag, display name, size and enabled flag of each (sizes drive the size-aware
-    Elo).
+    Elo), and their memory and disk sizes (the cost columns).
     """
     source_columns = _vote_count_columns() if source == HUMAN else _judgement_count_columns(source)
     counts = conn.execute(
@@ -103,9 +103,15 @@ def data_version(conn: Connection, source: str = HUMAN) -> str:
         )
     ).one()
     models = conn.execute(
-        select(Model.id, Model.tag, Model.display_name, Model.params_b, Model.enabled).order_by(
-            Model.id
-        )
+        select(
+            Model.id,
+            Model.tag,
+            Model.display_name,
+            Model.params_b,
+            Model.enabled,
+            Model.memory_bytes,
+            Model.disk_bytes,
+        ).order_by(Model.id)
     ).all()
     parts: list[Any] = [list(counts), [list(m) for m in models]]
     if source != HUMAN:

@@ -13,7 +13,7 @@ its answers if it has fewer), else from all its answers, and ``note`` says so.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -24,10 +24,12 @@ from sqlalchemy.orm import Session, scoped_session
 from arena.models import Model, Prompt, Response
 
 __all__ = [
+    "COST_COLUMNS",
     "LOADED_NS",
     "MIN_ALONE",
     "ModelCost",
     "ParetoPoint",
+    "add_cost_columns",
     "model_costs",
     "pareto_front",
 ]
@@ -278,3 +280,47 @@ def pareto_front(rows: Iterable[ParetoPoint | tuple[int, Any, Any, Any]]) -> set
         if not dominated:
             front.add(pid)
     return front
+
+
+#: The cost columns of a leaderboard row (:class:`arena.leaderboard.board.Board`), None where
+#: unknown: the :class:`ModelCost` figures (its ``note`` as ``cost_note``) and
+#: ``on_pareto_front``.
+COST_COLUMNS = (
+    "tokens_per_second",
+    "tokens_per_second_p10",
+    "prompt_tokens_per_second",
+    "time_to_first_token_s",
+    "time_to_first_token_source",
+    "load_seconds",
+    "memory_bytes",
+    "memory_source",
+    "disk_bytes",
+    "concurrency",
+    "cost_note",
+    "on_pareto_front",
+)
+
+
+def add_cost_columns(
+    rows: list[dict[str, Any]], ids: list[int], costs: Mapping[int, ModelCost] | None
+) -> None:
+    """Give each leaderboard row (``ids[k]`` the ``Model.id`` of ``rows[k]``) the
+    :data:`COST_COLUMNS`, all None without ``costs``.
+
+    ``on_pareto_front`` compares each row with the rows of its own group only (ratings of
+    different groups are not comparable), on the Bradley-Terry rating ``bt``; a row without
+    a group, rating, speed or memory is never on the front.
+    """
+    groups: dict[int, list[tuple[int, Any, Any, Any]]] = {}
+    for index, (row, model_id) in enumerate(zip(rows, ids, strict=True)):
+        cost = costs.get(model_id) if costs is not None else None
+        for name in COST_COLUMNS[:-2]:
+            row[name] = getattr(cost, name) if cost is not None else None
+        row["cost_note"] = cost.note if cost is not None else None
+        row["on_pareto_front"] = False
+        if cost is not None and row.get("group") is not None:
+            point = (index, row.get("bt"), cost.tokens_per_second, cost.memory_bytes)
+            groups.setdefault(row["group"], []).append(point)
+    for points in groups.values():
+        for index in pareto_front(points):
+            rows[index]["on_pareto_front"] = True

@@ -68,6 +68,12 @@ LEADERBOARD_FIELDS = (
     "tokens_per_second",
     "answer_chars",
     "answer_tokens",
+    "tokens_per_second_p10",
+    "time_to_first_token_s",
+    "memory_bytes",
+    "disk_bytes",
+    "concurrency",
+    "on_pareto_front",
 )
 VOTE_FIELDS = (
     "vote_id",
@@ -98,7 +104,7 @@ MEDIA = {
 _CHUNK_ROWS = 2000
 #: Decimals kept in CSV per leaderboard column (JSON keeps full precision): sizes in billions
 #: to the million parameters, rates and scores (0 to 1) to 4 decimals, ratings, tokens/s and
-#: mean answer lengths to 1 decimal.
+#: mean answer lengths to 1 decimal, seconds to the millisecond.
 CSV_DECIMALS = {
     "params_b": 3,
     "win_rate": 4,
@@ -113,6 +119,8 @@ CSV_DECIMALS = {
     "bt_style_lower": 1,
     "bt_style_upper": 1,
     "tokens_per_second": 1,
+    "tokens_per_second_p10": 1,
+    "time_to_first_token_s": 3,
     "answer_chars": 1,
     "answer_tokens": 1,
 }

@@ -23,7 +23,13 @@ MODELS = {"alpha:1b": 1.0, "beta:3b": 3.0, "gamma": None}
 INT_FIELDS = {"rank", "battles", "wins", "losses", "ties", "both_bad", "answers"}
 FLOAT_FIELDS = {"win_rate", "score", "elo", "online_elo", "both_bad_rate"}
 OPTIONAL_FLOATS = {"params_b", "bt", "bt_lower", "bt_upper", "tokens_per_second"}
-OPTIONAL_FLOATS |= {"answer_chars", "answer_tokens"}
+OPTIONAL_FLOATS |= {
+    "answer_chars",
+    "answer_tokens",
+    "tokens_per_second_p10",
+    "time_to_first_token_s",
+}
+OPTIONAL_INTS = {"memory_bytes", "disk_bytes", "concurrency"}
 
 
 @pytest.fixture
@@ -68,6 +74,9 @@ def test_leaderboard_json_schema(client: FlaskClient, voted: Flask) -> None:
             assert isinstance(row[name], float), name
         for name in OPTIONAL_FLOATS:
             assert row[name] is None or isinstance(row[name], float), name
+        for name in OPTIONAL_INTS:
+            assert row[name] is None or type(row[name]) is int, name
+        assert type(row["on_pareto_front"]) is bool
         assert row["bt_lower"] <= row["bt"] <= row["bt_upper"]
         assert row["battles"] == row["wins"] + row["losses"] + row["ties"] + row["both_bad"]
     gamma = next(row for row in document["models"] if row["model"] == "gamma")
