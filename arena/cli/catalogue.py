@@ -143,6 +143,8 @@ def add(
     try:
         overrides = variants.parse_options(options)
         system = system_file.read() if system_file is not None else None
+        if system is not None:
+            system = variants.check_system_prompt(system)
         if variant and not name:
             raise variants.VariantError("a variant needs --name, the name shown after a vote")
         if variant:
