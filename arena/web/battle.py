@@ -16,6 +16,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from arena.backends.configured import ProbeResult, backend_specs, probe_cached
 from arena.play import battles
 from arena.pregen import fill_state
+from arena.web.focus_session import current_focus, spend_focus
 from arena.web.session import current_voter
 
 bp = Blueprint("battle", __name__)
@@ -31,7 +32,10 @@ VOTE_LABELS = {
 @bp.get("/")
 def index() -> str | tuple[str, int]:
     voter = current_voter()
-    battle = battles.serve_battle(voter)
+    focus = current_focus()  # the picker's "settle it": nothing of it shows on the page
+    battle = battles.serve_battle(voter, focus=focus)
+    if battle is not None and focus:
+        spend_focus()
     coming = fill_state.coming(current_app.instance_path, voter)  # the demo fills its pool
     if battle is None:
         empty = battles.explain_empty_pool(voter)
