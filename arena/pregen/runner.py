@@ -20,6 +20,7 @@ from arena.models import GenerationRun, Prompt
 from arena.pregen.breaker import Breaker
 from arena.pregen.control import ProgressCallback, ProgressEvent, RunControl
 from arena.pregen.estimate import Estimator
+from arena.pregen.footprint import record_memory
 from arena.pregen.generate import AnswerMaker, FailureNote, MeteredBackend, ModelRef, Outcome
 from arena.pregen.planner import ModelWork, Plan
 from arena.pregen.records import RunProgress, record_failure
@@ -199,6 +200,8 @@ class _Runner:
         summary = self.summary
         if outcome.response_id is not None:
             summary.stored[model.tag] += 1
+            if summary.stored[model.tag] == 1:  # the slate's first answer: while it is loaded
+                record_memory(self.meter, model.id)
         if outcome.excluded:
             summary.excluded[model.tag] += outcome.excluded
         self.record.answered(outcome.response_id is not None)
