@@ -222,7 +222,8 @@ def _sync_variants(
     entries = {entry.tag: entry for entry in listed}
     for variant in variants:
         entry = entries.get(variant.served_tag)
-        if entry is None:
+        facts = found.get(entry.tag) if entry is not None else None
+        if entry is None or (facts is not None and not facts.chat_capable):
             if variant.available:
                 variant.available = False
                 variant.enabled = False
@@ -230,7 +231,7 @@ def _sync_variants(
             continue
         if not variant.available:
             report.updated.append(variant.tag)
-        _apply(variant, entry, found.get(entry.tag))
+        _apply(variant, entry, facts)
 
 
 def add_model(backend: Backend, tag: str, name: str | None = None) -> Model:
