@@ -40,6 +40,7 @@ from arena.backends.base import (
     ModelNotFound,
     StreamError,
 )
+from arena.backends.embedded_facts import EmbeddedFacts
 from arena.backends.embedded_support import keep_alive_seconds, xllamacpp_module
 from arena.backends.packaged import EmbeddedModelSpec, gguf_file, packaged_models
 
@@ -97,7 +98,7 @@ def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-class EmbeddedBackend:
+class EmbeddedBackend(EmbeddedFacts):
     """A :class:`~arena.backends.base.Backend` that runs GGUF models in this process.
 
     ``models``: the specs it serves (None: :func:`packaged_models` found installed).
@@ -187,6 +188,7 @@ class EmbeddedBackend:
                 self._ensure_loaded(xlc, spec, options.num_ctx or self.num_ctx)
                 loaded = time.monotonic_ns()
                 collector = self._generate(spec, messages, options, on_token)
+                self._generated(spec.tag)
             finally:
                 self._after_request(spec.tag, keep)
         timings, usage = collector.timings, collector.usage
@@ -258,6 +260,7 @@ class EmbeddedBackend:
         if spec.chat_template:
             params.chat_template = spec.chat_template
         try:
+            self._load_starting(spec.tag)  # measures the load's memory
             server = xlc.Server(params)
         except RuntimeError as exc:
             self._paths.pop(spec.tag, None)
