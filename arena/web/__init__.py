@@ -17,6 +17,7 @@ def init_app(app: Flask) -> None:
     from arena.web.judges import bp as judges_bp
     from arena.web.leaderboard import bp as leaderboard_bp
     from arena.web.models import bp as models_bp
+    from arena.web.pick import bp as pick_bp
     from arena.web.status import bp as status_bp
 
     assets.init_app(app)  # /static/... URLs carry a hash of the file: cacheable for long
@@ -26,6 +27,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(leaderboard_bp)
     app.register_blueprint(judges_bp)
     app.register_blueprint(models_bp)
+    app.register_blueprint(pick_bp)
     app.register_blueprint(ask_bp)
     app.register_blueprint(status_bp)
     app.register_blueprint(api_bp)

@@ -16,8 +16,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from arena.backends.configured import ProbeResult, backend_specs, probe_cached
 from arena.play import battles
 from arena.pregen import fill_state
-from arena.web.focus_session import current_focus, spend_focus
-from arena.web.session import current_voter
+from arena.web.session import current_focus, current_voter, spend_focus
 
 bp = Blueprint("battle", __name__)
 

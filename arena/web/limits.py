@@ -44,6 +44,7 @@ LIMITS = {
     "api.*": "RATELIMIT_EXPORTS",
     "leaderboard.*": "RATELIMIT_EXPORTS",
     "models.*": "RATELIMIT_EXPORTS",  # a model page may compute category boards
+    "pick.*": "RATELIMIT_EXPORTS",  # a pick may compute a category's board
     "admin.login": "RATELIMIT_ADMIN_LOGIN",
 }
 #: The counters file in the instance folder, when RATELIMIT_STORAGE_URI is unset.
