@@ -24,7 +24,7 @@ from arena.ratings.leaderboard import PROVISIONAL_VOTES, Leaderboard
 from arena.ratings.style_control import StyleResult
 
 #: Bump when the cached JSON layout changes: older cache rows are then ignored.
-PAYLOAD_FORMAT = 3
+PAYLOAD_FORMAT = 4
 
 _VOTE_DTYPE = np.dtype(
     [("a", np.int64), ("b", np.int64), ("outcome", np.int8), ("ts", "f8"), ("prompt", np.int64)]
@@ -42,6 +42,8 @@ class ModelInfo:
     display_name: str
     params_b: float | None
     enabled: bool
+    # The backend model it runs on: its own tag, or a contestant variant's backend model.
+    base_model: str = ""
 
 
 @dataclass
@@ -51,6 +53,7 @@ class Board:
     Attributes:
         rows: one dict per model that has a counted vote, in ``models`` order, with the
             fields of ``arena.ratings.LeaderboardRow`` plus ``display_name``, ``params_b``,
+            ``base_model`` (the backend model a contestant variant runs on; else its tag),
             the answer statistics ``answers``, ``answer_chars`` and ``answer_tokens``, and
             the measured cost columns (``arena.leaderboard.cost.COST_COLUMNS``: speed,
             first token, memory, disk, ``on_pareto_front``...); None when unknown.
@@ -101,9 +104,19 @@ class Board:
 
 def model_infos(conn: Connection) -> dict[int, ModelInfo]:
     rows = conn.execute(
-        select(Model.id, Model.tag, Model.display_name, Model.params_b, Model.enabled)
+        select(
+            Model.id,
+            Model.tag,
+            Model.display_name,
+            Model.params_b,
+            Model.enabled,
+            Model.backend_tag,
+        )
     )
-    return {r.id: ModelInfo(r.id, r.tag, r.display_name, r.params_b, r.enabled) for r in rows}
+    return {
+        r.id: ModelInfo(r.id, r.tag, r.display_name, r.params_b, r.enabled, r.backend_tag or r.tag)
+        for r in rows
+    }
 
 
 def _epoch_seconds(conn: Connection, column: Any) -> Any:
@@ -271,6 +284,7 @@ def _plain_rows(board: Leaderboard, infos: list[ModelInfo], stats: dict[int, Any
         plain = asdict(row)
         plain["group"] = None if row.group is None else row.group + 1
         plain.update(display_name=info.display_name, params_b=info.params_b)
+        plain["base_model"] = info.base_model or info.tag
         plain.update(stats.get(info.id, no_answers))
         rows.append(plain)
     return rows
@@ -361,5 +375,13 @@ SORT_KEYS = {
 
 
 def sorted_rows(board: Board, sort: str = "bt") -> list[dict[str, Any]]:
-    """The board's rows in the order of ``sort`` (``bt``, ``bt_style``, ``elo``, ``score``)."""
-    return sorted(board.rows, key=SORT_KEYS[sort])
+    """The board's rows in the order of ``sort`` (``bt``, ``bt_style``, ``elo``, ``score``,
+    or ``model``: the contestants of one backend model together, a model and its variants,
+    by Bradley-Terry within it and the models by their best contestant)."""
+    if sort != "model":
+        return sorted(board.rows, key=SORT_KEYS[sort])
+    ranked = sorted(board.rows, key=SORT_KEYS["bt"])
+    first: dict[str, int] = {}
+    for index, row in enumerate(ranked):
+        first.setdefault(row.get("base_model") or row["model"], index)
+    return sorted(ranked, key=lambda row: first[row.get("base_model") or row["model"]])

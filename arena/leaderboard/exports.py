@@ -74,6 +74,7 @@ LEADERBOARD_FIELDS = (
     "disk_bytes",
     "concurrency",
     "on_pareto_front",
+    "base_model",
 )
 VOTE_FIELDS = (
     "vote_id",

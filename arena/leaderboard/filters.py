@@ -54,7 +54,7 @@ __all__ = [
     "size_condition",
 ]
 
-SORTS = ("bt", "elo", "score")
+SORTS = ("bt", "elo", "score", "model")  # model: a model and its variants together
 FILTER_PARAMS = ("category", "size", "from", "to", "exclude_ties", "targeted")
 #: Values of ``targeted``: keep the votes of the picker's "settle it" battles, or leave them out.
 TARGETED_VALUES = ("include", "exclude")

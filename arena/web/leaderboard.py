@@ -40,6 +40,7 @@ SORT_LABELS = {
     "bt": "Bradley-Terry",
     "elo": "size-aware Elo",
     "score": "arena score",
+    "model": "backend model (a model and its variants together)",
 }
 
 
