@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from arena.extensions import db
 from arena.models import OUTCOMES, Battle, Model, Prompt, Response, Vote, is_token_id, utcnow
 from arena.play.matchmaking import choose_matchup, note_vote
+from arena.play.slugs import model_slugs
 from arena.rendering import RENDER_VERSION, render_markdown
 
 
@@ -94,7 +95,8 @@ class Side:
 class Reveal:
     """What the reveal shows of a model and its answer: speed is generation only (tokens
     over generation time, model load excluded), measured with ``concurrency`` requests
-    under way on its server (None: not recorded); ``seconds`` excludes the load too."""
+    under way on its server (None: not recorded); ``seconds`` excludes the load too.
+    ``slug`` names the model's page (``/models/<slug>``)."""
 
     display_name: str
     params_b: float | None
@@ -102,6 +104,7 @@ class Reveal:
     tokens_per_second: float | None
     seconds: float | None
     concurrency: int | None = None
+    slug: str | None = None
 
 
 def answer_note(done_reason: str | None, reason: str | None, eval_count: int | None) -> str | None:
@@ -205,6 +208,7 @@ def battle_view(battle: Battle) -> BattleView:
     """The page's view of a stored battle; models are revealed once it has a vote."""
     ensure_rendered(battle)
     outcome = battle.vote.outcome if battle.vote is not None else None
+    slugs = model_slugs() if outcome is not None else {}
 
     def side(response: Response) -> Side:
         note = answer_note(response.done_reason, response.status_reason, response.eval_count)
@@ -218,6 +222,7 @@ def battle_view(battle: Battle) -> BattleView:
             response.tokens_per_second,
             response.seconds,
             _concurrency(response),
+            slugs.get(model.id),
         )
         return Side(response.html or "", reveal, note)
 

@@ -325,7 +325,7 @@ def _shared_answers_statement() -> Select[int, int, int]:
         .join(second, and_(second.prompt_id == first.prompt_id, second.model_id == bindparam("y")))
         .join(Prompt, Prompt.id == first.prompt_id)
         .where(first.model_id == bindparam("x"), first.status == _OK, second.status == _OK)
-        .where(Prompt.shared.is_(True))
+        .where(Prompt.shared.is_(True), Prompt.showcase.is_(False))
         .order_by(first.prompt_id)
     )
 
@@ -351,6 +351,7 @@ def _any_blind_pair_statement() -> Select[int, int, int]:
             answer.status == _OK,
             answer.model_id.in_(bindparam("models", expanding=True)),
             Prompt.shared.is_(True),
+            Prompt.showcase.is_(False),  # kept out of battles (model pages show them)
             blind_answer(answer, voter),
         )
         .cte("blind")

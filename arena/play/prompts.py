@@ -62,6 +62,7 @@ def add_prompts(
     source: str,
     max_chars: int = DEFAULT_MAX_CHARS,
     shared: bool = True,
+    showcase: bool = False,
 ) -> ImportReport:
     """Insert (position, text, category) items, skipping duplicates and invalid ones; commit.
 
@@ -91,6 +92,7 @@ def add_prompts(
                 category=category,
                 source=source,
                 shared=shared,
+                showcase=showcase,
             )
         )
         report.added += 1
@@ -116,12 +118,17 @@ def load_builtin_prompts() -> ImportReport:
 
 
 def import_file(
-    path: Path, *, category: str | None = None, max_chars: int = DEFAULT_MAX_CHARS
+    path: Path,
+    *,
+    category: str | None = None,
+    max_chars: int = DEFAULT_MAX_CHARS,
+    showcase: bool = False,
 ) -> ImportReport:
     """Import prompts from a text file (one per line), a CSV file, or JSON Lines.
 
     CSV needs a ``prompt`` or ``text`` column and may have ``category``; JSONL objects use the
-    same keys. ``category`` overrides the file's categories when given.
+    same keys. ``category`` overrides the file's categories when given; ``showcase`` marks
+    the new prompts as showcase ones (:func:`set_showcase`).
     """
     raw = path.read_text("utf-8-sig")
     suffix = path.suffix.lower()
@@ -134,7 +141,7 @@ def import_file(
         items = [(n, line, None) for n, line in enumerate(raw.splitlines(), 1) if line.strip()]
     if category:
         items = [(n, text, category) for n, text, _ in items]
-    return add_prompts(items, source="import", max_chars=max_chars)
+    return add_prompts(items, source="import", max_chars=max_chars, showcase=showcase)
 
 
 def _parse_jsonl(raw: str) -> Iterable[tuple[int, object, object]]:
@@ -177,3 +184,30 @@ def counts_by_category() -> dict[str, int]:
         select(Prompt.category, func.count(Prompt.id)).group_by(Prompt.category)
     )
     return {category: count for category, count in rows}
+
+
+def set_showcase(prompt_ids: Sequence[int], showcase: bool = True) -> list[Prompt]:
+    """Mark these prompts as showcase ones (or, with ``showcase=False``, return them to the
+    battle pool); commit. A showcase prompt never enters a battle (matchmaking and the
+    pre-generation planner skip it), every model answers it, and model pages show those
+    answers to anyone.
+
+    Raises:
+        PromptError: an id that is no prompt, or a visitor's private prompt (its text is
+            theirs: it is never shown to others).
+    """
+    ids = list(dict.fromkeys(prompt_ids))
+    found = {p.id: p for p in db.session.scalars(select(Prompt).where(Prompt.id.in_(ids)))}
+    unknown = [str(i) for i in ids if i not in found]
+    if unknown:
+        raise PromptError(f"no prompt with id {', '.join(unknown)} (see `prompts list`)")
+    private = [str(i) for i in ids if found[i].source == "visitor" and not found[i].shared]
+    if showcase and private:
+        raise PromptError(
+            f"prompt {', '.join(private)} is a visitor's private prompt: it cannot be shown "
+            "to everyone"
+        )
+    for prompt in found.values():
+        prompt.showcase = showcase
+    db.session.commit()
+    return [found[i] for i in ids]

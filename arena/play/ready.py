@@ -26,6 +26,7 @@ def battles_ready(voter: str) -> int:
             Model.enabled.is_(True),
             Model.available.is_(True),
             Prompt.shared.is_(True),
+            Prompt.showcase.is_(False),
         )
     )
     allowed: Counter[int] = Counter()

@@ -15,7 +15,8 @@ enters battles at once), then new prompts, category by category. More prompts, n
 answers per (prompt, model): another seed of a model revealed on a prompt would still name it
 (``scripts/bench/seed_similarity.py``), so it could never be shown blind. Under ``active``
 matchmaking the pairs' targets and the models' order follow where the leaderboard is least
-certain (:mod:`arena.pregen.certainty`).
+certain (:mod:`arena.pregen.certainty`). Showcase prompts never enter the pool; the answers
+they lack follow the slate, within ``--prompts`` (:mod:`arena.pregen.showcase`).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from sqlalchemy import func, select, true, union_all
 from arena.extensions import db
 from arena.models import Model, Prompt, Response, Vote, utcnow
 from arena.pregen.certainty import model_order, pair_priorities, pair_targets
+from arena.pregen.showcase import missing_showcase
 from arena.pregen.supply import BlindSupply, blind_supply
 from arena.pregen.work import ModelWork as ModelWork  # re-exported
 from arena.pregen.work import share_loads
@@ -132,7 +134,12 @@ def load_pool_state(
     model_ids: Sequence[int], *, active_days: float, now: datetime | None = None
 ) -> PoolState:
     """Read the shared pool for these models from the database."""
-    shared = db.session.execute(select(Prompt.id, Prompt.category).where(Prompt.shared.is_(True)))
+    shared = db.session.execute(
+        select(Prompt.id, Prompt.category).where(
+            Prompt.shared.is_(True),
+            Prompt.showcase.is_(False),  # showcase: never in battles
+        )
+    )
     categories = {prompt_id: category for prompt_id, category in shared}
     answered: dict[int, set[int]] = defaultdict(set)
     given_up: dict[int, set[int]] = defaultdict(set)
@@ -212,6 +219,8 @@ def plan_batch(
         rng = random.Random(f"{len(state.categories)}:{answers}:{target}:{state.active_voters}")
     slate = _Slate(state, {m.id for m in working}, deficits, voter_short, n_prompts, rng).choose()
     selected = [m for m in model_order(working, shares) if not tags or m.tag in tags]
+    room = None if n_prompts is None else n_prompts - len(slate)
+    showcase, lacking = missing_showcase([m.id for m in selected], state.given_up, room)
     work = []
     for model in selected:
         missing = [
@@ -219,12 +228,12 @@ def plan_batch(
             for p in slate
             if model.id not in state.answered.get(p, ())
             and model.id not in state.given_up.get(p, ())
-        ]
+        ] + lacking.get(model.id, [])
         if missing:
             work.append(ModelWork.of(model, missing))
     return Plan(
         share_loads(work),
-        prompts=slate,
+        prompts=slate + showcase,
         target=target,
         pairs=len(sizes),
         pairs_short=short,

@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from arena.extensions import db
 from arena.models import Battle, Model, Vote
+from arena.play.slugs import model_slugs
 from tests.support.battles import battle_id_of, neutral_pool
 from tests.support.blind import Witness
 from tests.support.fake_ollama import FakeOllama
@@ -40,7 +41,9 @@ def test_vote_round_trip_reveals_models(
             assert response.model.display_name in reveal
             assert f"{response.tokens_per_second:.1f} tokens/s" in reveal
             assert f"{response.seconds:.1f} s" in reveal
-        assert f'Model A: <span class="model-name">{left.model.display_name}</span>' in reveal
+        name, slug = left.model.display_name, model_slugs()[left.model_id]
+        link = f'<a href="/models/{slug}">{name}</a>'  # the model's page, once revealed
+        assert f'Model A: <span class="model-name">{link}</span>' in reveal
     assert "You voted: <strong>A is better</strong>" in reveal
     assert "Next battle" in reveal
 
