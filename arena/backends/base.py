@@ -207,6 +207,8 @@ class Backend(Protocol):
     """What the arena needs from a model server."""
 
     name: str
+    #: How many requests to the same loaded model may run at once (BACKENDS' ``parallel``).
+    parallel: int
 
     def list_models(self) -> list[BackendModel]:
         """The models installed on the backend."""

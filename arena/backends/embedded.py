@@ -8,11 +8,14 @@ applies the chat template (the GGUF's, or the spec's Jinja ``chat_template``) an
 The last chunks carry llama.cpp's ``timings`` (tokens and milliseconds of prompt and
 generation) and the ``usage``.
 
-One model is loaded at a time, on demand, and generations run one at a time (a lock), like
-Ollama with ``OLLAMA_NUM_PARALLEL=1`` and room for one model. ``keep_alive`` follows
-Ollama: 0 unloads right after the reply, a positive number of seconds (or a duration such
-as ``"30m"``) unloads after that long idle, a negative one or None keeps the model until
-another is needed or :meth:`EmbeddedBackend.unload` is called. Changing ``num_ctx``
+One model is loaded at a time, on demand, and up to ``parallel`` generations of it run at
+once (llama.cpp's parallel sequences, continuously batched), like Ollama with
+``OLLAMA_NUM_PARALLEL=parallel`` and room for one model: a lock guards loading and unloading,
+and a request for another model waits until the loaded one has no generation under way.
+``keep_alive`` follows Ollama (applied when the last generation under way ends): 0 unloads
+right after the reply, a positive number of seconds (or a duration such as ``"30m"``)
+unloads after that long idle, a negative one or None keeps the model until another is
+needed or :meth:`EmbeddedBackend.unload` is called. Changing ``num_ctx``
 reloads the model.
 
 ``xllamacpp.Server`` also listens on a random port of 127.0.0.1 (llama-server's HTTP API);
@@ -104,7 +107,8 @@ class EmbeddedBackend(EmbeddedFacts):
     ``models``: the specs it serves (None: :func:`packaged_models` found installed).
     ``threads``: CPU threads for prompt and generation. ``num_ctx``: the context size when
     a request leaves it out. ``keep_alive``: the default when a request passes None
-    (None: keep the model loaded). ``verbose``: let llama.cpp log at info level on stderr
+    (None: keep the model loaded). ``parallel``: sequences generated at once (each with a
+    context of ``num_ctx``). ``verbose``: let llama.cpp log at info level on stderr
     (else errors only).
     """
 
@@ -117,6 +121,7 @@ class EmbeddedBackend(EmbeddedFacts):
         threads: int = 2,
         num_ctx: int = 4096,
         keep_alive: float | str | None = None,
+        parallel: int = 1,
         verbose: bool = False,
     ) -> None:
         specs = packaged_models() if models is None else list(models)
@@ -125,7 +130,10 @@ class EmbeddedBackend(EmbeddedFacts):
         self.num_ctx = num_ctx
         self.default_keep_alive = keep_alive_seconds(keep_alive)
         self.verbose = verbose
-        self._lock = threading.RLock()  # the loaded model, and one generation at a time
+        self.parallel = max(1, int(parallel))
+        # Guards the loaded model; generations run outside it, counted in ``_active``.
+        self._lock = threading.Condition(threading.RLock())
+        self._active = 0
         self._server: Any = None
         self._loaded: str | None = None
         self._loaded_ctx: int | None = None
@@ -181,16 +189,31 @@ class EmbeddedBackend(EmbeddedFacts):
         spec = self._spec(model)
         xlc = xllamacpp_module()
         started = time.monotonic_ns()
+        num_ctx = options.num_ctx or self.num_ctx
         with self._lock:
             self._epoch += 1
             self._cancel_timer()
+            # Another model (or context size) waits until the generations under way end.
+            while self._active and (self._loaded, self._loaded_ctx) != (spec.tag, num_ctx):
+                self._lock.wait()
             try:
-                self._ensure_loaded(xlc, spec, options.num_ctx or self.num_ctx)
-                loaded = time.monotonic_ns()
-                collector = self._generate(spec, messages, options, on_token)
-                self._generated(spec.tag)
-            finally:
+                self._ensure_loaded(xlc, spec, num_ctx)
+            except BaseException:
                 self._after_request(spec.tag, keep)
+                raise
+            self._active += 1
+            server = self._server
+        loaded = time.monotonic_ns()
+        try:
+            collector = self._generate(server, spec, messages, options, on_token)
+            self._generated(spec.tag)
+        finally:
+            with self._lock:
+                self._active -= 1
+                if not self._active:  # the last one out applies its keep_alive
+                    self._after_request(spec.tag, keep)
+                self._lock.notify_all()
+
         timings, usage = collector.timings, collector.usage
         predicted_ms, prompt_ms = (
             _number(timings.get("predicted_ms")),
@@ -213,6 +236,8 @@ class EmbeddedBackend(EmbeddedFacts):
         """Free ``model``'s memory now (nothing to do when it is not loaded)."""
         self._spec(model)
         with self._lock:
+            while self._active:
+                self._lock.wait()
             if self._loaded == model:
                 self._drop()
 
@@ -226,6 +251,8 @@ class EmbeddedBackend(EmbeddedFacts):
     def close(self) -> None:
         """Unload whatever is loaded and stop the idle timer."""
         with self._lock:
+            while self._active:
+                self._lock.wait()
             self._cancel_timer()
             self._drop()
 
@@ -247,8 +274,15 @@ class EmbeddedBackend(EmbeddedFacts):
         path = self._path(spec)
         params = xlc.CommonParams()
         params.model.path = str(path)
-        params.n_ctx = num_ctx
-        params.n_parallel = 1
+        # Each of the ``parallel`` sequences (slots) has a context of ``num_ctx``, as with
+        # Ollama's OLLAMA_NUM_PARALLEL; continuous batching decodes them together, and each
+        # slot reuses the cached prefix of its last prompt (the shared system prompt).
+        params.n_ctx = num_ctx * self.parallel
+        params.n_parallel = self.parallel
+        params.kv_unified = False
+        params.cont_batching = True
+        params.cache_prompt = True
+
         params.cpuparams.n_threads = self.threads
         params.cpuparams_batch.n_threads = self.threads
         params.verbosity = 3 if self.verbose else 1
@@ -286,6 +320,7 @@ class EmbeddedBackend(EmbeddedFacts):
 
     def _generate(
         self,
+        server: Any,
         spec: EmbeddedModelSpec,
         messages: list[dict[str, str]],
         options: GenerationOptions,
@@ -309,7 +344,7 @@ class EmbeddedBackend(EmbeddedFacts):
             request["stop"] = [*spec.stop, *request.get("stop", ())]
         collector = _Collector(on_token)
         try:
-            self._server.handle_chat_completions(request, collector)
+            server.handle_chat_completions(request, collector)
         except ValueError as exc:  # xllamacpp checks the request's shape before running it
             raise BackendError(f"llama.cpp rejected the request for {spec.tag!r}: {exc}") from exc
         if collector.raised is not None:
@@ -345,7 +380,7 @@ class EmbeddedBackend(EmbeddedFacts):
 
     def _expire(self, epoch: int) -> None:
         with self._lock:
-            if epoch == self._epoch:  # no request came since the timer was set
+            if epoch == self._epoch and not self._active:  # no request since the timer was set
                 self._drop()
 
     def _cancel_timer(self) -> None:

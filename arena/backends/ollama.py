@@ -130,6 +130,7 @@ class OllamaClient:
     """
 
     name = "ollama"
+    parallel = 1  # requests to one loaded model at once (BACKENDS' `parallel`)
 
     def __init__(
         self,

@@ -15,7 +15,11 @@ process). For ``ollama`` a ``url``/``api_key`` of None means ``OLLAMA_URL``/``OL
 Gemma's GGUF is assembled; None: ``<instance>/models``), ``files`` (``{tag: path}`` of more
 GGUF files) and ``packaged`` (serve the PyPI-packaged models, default true). Every kind takes
 ``connect_timeout``, ``read_timeout``, ``retries`` and ``backoff`` (default: the BACKEND_*
-settings of the same name, whose old names OLLAMA_* still work). ``openai`` also takes
+settings of the same name, whose old names OLLAMA_* still work), and ``parallel``: how many
+requests to the same loaded model pre-generation sends at once (1 to ``MAX_PARALLEL``; default
+1, and 2 for ``embedded``, measured by ``scripts/bench/real_model.py``). For Ollama, start the
+server with ``OLLAMA_NUM_PARALLEL`` at least as large; for llama.cpp's server, ``-np``; the
+embedded backend runs that many sequences of one model at once. ``openai`` also takes
 ``memory``, ``{tag: bytes or "1.2GB"}``: the memory each model holds while loaded, which such
 servers cannot report (``Model.memory_source`` "configured").
 
@@ -39,6 +43,7 @@ __all__ = [
     "BackendConfigError",
     "BackendSpec",
     "UnknownBackend",
+    "default_parallel",
     "make_client",
     "parse_backends",
     "probe_spec",
@@ -54,7 +59,10 @@ _COMMON = {
     "read_timeout",
     "retries",
     "backoff",
+    "parallel",
 }
+#: The most requests a backend entry may run at once on its loaded model (``parallel``).
+MAX_PARALLEL = 16
 _EMBEDDED = {"threads", "cache_dir", "files", "packaged", "num_ctx", "keep_alive"}
 _OPENAI = {"memory"}  # {tag: bytes or "1.2GB"}: such servers cannot say what a model holds
 INSTALL_HINT = "install it with `scripts/install-local.sh`"
@@ -144,7 +152,18 @@ def _parse_entry(index: int, entry: Any) -> BackendSpec:
     files = entry.get("files") or {}
     if not isinstance(files, Mapping):
         raise BackendConfigError(f"{where} ({name}): 'files' must be a dict of tag to GGUF path")
+    parallel = entry.get("parallel", default_parallel(kind))
+    if (
+        isinstance(parallel, bool)
+        or not isinstance(parallel, int)
+        or not (1 <= parallel <= MAX_PARALLEL)
+    ):
+        raise BackendConfigError(
+            f"{where} ({name}): 'parallel' must be a whole number from 1 to {MAX_PARALLEL} "
+            f"(requests to the loaded model at once), not {parallel!r}"
+        )
     options = {key: value for key, value in entry.items() if key not in ("name", "kind", "url")}
+    options["parallel"] = parallel
     options.pop("api_key", None)
     if "memory" in options:
         options["memory"] = _memory(f"{where} ({name})", options["memory"])
@@ -162,6 +181,12 @@ def _memory(where: str, value: Any) -> dict[str, int]:
         except ValueError as error:
             raise BackendConfigError(f"{where}: memory of {tag!r}: {error}") from None
     return sizes
+
+
+def default_parallel(kind: str) -> int:
+    """``parallel`` when an entry leaves it out: 1 for a server (its slots are its own
+    setting), 2 for the embedded backend (the best of 1/2/4/8 on 2 cores, README)."""
+    return 2 if kind == "embedded" else 1
 
 
 def make_client(
@@ -193,6 +218,7 @@ def make_client(
     else:
         client = _embedded(spec, config, instance_path)
     client.name = spec.name
+    client.parallel = int(opts.get("parallel", default_parallel(spec.kind)))
     return client
 
 
@@ -210,6 +236,7 @@ def _embedded(spec: BackendSpec, config: Mapping[str, Any], instance_path: str) 
         threads=int(opts.get("threads", 2)),
         num_ctx=int(num_ctx),
         keep_alive=opts.get("keep_alive"),
+        parallel=int(opts.get("parallel", default_parallel(spec.kind))),
     )
 
 

@@ -159,6 +159,7 @@ class StoppableRouter:
     rather than after an answer that a busy machine may take minutes to finish."""
 
     name = "router"
+    parallel = 1  # requests to one loaded model at once (BACKENDS' `parallel`)
 
     def __init__(self, stopping: threading.Event) -> None:
         self.router = ModelRouter()

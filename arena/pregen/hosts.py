@@ -289,6 +289,7 @@ class ModelRouter:
     application context when called."""
 
     name = "router"
+    parallel = 1  # requests to one loaded model at once (BACKENDS' `parallel`)
 
     def _backend(self, tag: str) -> Backend:
         """The backend of the model sent as ``tag``: a contestant's ``served_tag``, which a

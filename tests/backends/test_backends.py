@@ -85,6 +85,10 @@ def test_the_default_is_the_one_ollama_host(app: Flask, fake_ollama: FakeOllama)
         ([{"name": "x", "kind": "openai"}], "needs a 'url'"),
         ([{"name": "x", "kind": "ollama", "threads": 2}], "unknown keys threads"),
         ([{"name": "x"}, {"name": "x"}], "unique: x twice"),
+        ([{"name": "x", "parallel": 0}], "'parallel' must be a whole number from 1 to 16"),
+        ([{"name": "x", "parallel": "4"}], "'parallel' must be a whole number"),
+        ([{"name": "x", "parallel": True}], "'parallel' must be a whole number"),
+        ([{"name": "x", "kind": "embedded", "parallel": 17}], "from 1 to 16"),
     ],
 )
 def test_a_malformed_setting_stops_the_start(
@@ -96,6 +100,24 @@ def test_a_malformed_setting_stops_the_start(
         make_app(tmp_path / "instance", "http://127.0.0.1:9", BACKENDS=value)
     assert stopped.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_parallel_is_per_backend_with_a_default_per_kind(tmp_path: Path) -> None:
+    """``parallel``: 1 for a server unless set, 2 for the embedded backend; the client
+    carries it for the runner."""
+    value = [
+        {"name": "ollama", "kind": "ollama", "url": "http://127.0.0.1:9", "parallel": 4},
+        {"name": "lmstudio", "kind": "openai", "url": "http://127.0.0.1:9/v1"},
+        {"name": "local", "kind": "embedded"},
+    ]
+    specs = {spec.name: spec.options["parallel"] for spec in parse_backends({"BACKENDS": value})}
+    assert specs == {"ollama": 4, "lmstudio": 1, "local": 2}
+    app = make_app(tmp_path / "instance", "http://127.0.0.1:9", BACKENDS=value)
+    with app.app_context():
+        assert get_backend("ollama").parallel == 4
+        assert get_backend("lmstudio").parallel == 1
+        assert get_backend("local").parallel == 2  # made, not loaded: no xllamacpp call
+        db.engine.dispose()
 
 
 def test_the_environment_variable_is_json() -> None:
