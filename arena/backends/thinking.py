@@ -20,7 +20,7 @@ Figures: ``first_token_ns`` runs from the request being sent (the caller's ``sta
 the first generated piece, thinking or answer, on the client's clock. ``thinking_duration``
 runs from the first thinking piece to the first answer piece (to the last thinking piece
 when no answer came). ``thinking_tokens`` is an estimate, the number of pieces that carried
-thinking (servers stream about one token a piece), since Ollama's ``eval_count`` does not
+thinking or a tag (servers stream about one token a piece), since Ollama's ``eval_count`` does not
 split thinking from answer; a server that counts them (``reasoning_tokens`` in an
 OpenAI-compatible usage) is believed instead. The reasoning tokens stay part of
 ``eval_count``: speed counts every generated token.
@@ -143,6 +143,7 @@ class ThinkingSplitter:
             if index < 0:
                 break
             self._buffer = self._buffer[len(tag) :]
+            thought = True  # the tags are tokens of the thinking too
             self._inside = not self._inside
             self._opened = True
             self._after_close = not self._inside
@@ -169,7 +170,7 @@ class ThinkingSplitter:
             before, _, text = text.partition(CLOSE)
             thinking, first_thinking = before, self._first_ns
             cut = len(before) + len(CLOSE)
-            ends = [end for end in self._answer_ends if end[0] >= cut]
+            ends = [end for end in self._answer_ends if end[0] > cut]
             if ends:
                 first_answer, thinking_tokens = ends[0][1], ends[0][2] - 1
             else:

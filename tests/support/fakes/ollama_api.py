@@ -173,6 +173,12 @@ class FakeModel:
     context_length: int = 131072
     memory: int = 0
     modified_at: str = field(default_factory=lambda: datetime.now(UTC).astimezone().isoformat())
+    # A thinking model: with "thinking" in capabilities it streams ``message.thinking``
+    # chunks (this text, or one made from the prompt) before its answer unless think is
+    # false, like Ollama's parsed thinking; ``inline_think`` writes the thinking into the
+    # answer as a <think> block instead, whatever think says (a template Ollama cannot parse).
+    thinking: str | None = None
+    inline_think: bool = False
 
     def __post_init__(self) -> None:
         if ":" not in self.tag.rsplit("/", 1)[-1]:

@@ -291,14 +291,26 @@ class OllamaHandler(FakeHandler):
             reply["response"] = ""
         return reply | {"done": True, "done_reason": done_reason}
 
-    def _chunk(self, kind: str, name: str, text: str) -> dict[str, Any]:
+    def _chunk(self, kind: str, name: str, text: str, thinking: str = "") -> dict[str, Any]:
         chunk: dict[str, Any] = {"model": name, "created_at": rfc3339()}
         if kind == "chat":
             chunk["message"] = {"role": "assistant", "content": text}
+            if thinking:
+                chunk["message"]["thinking"] = thinking
         else:
             chunk["response"] = text
+            if thinking:
+                chunk["thinking"] = thinking
         chunk["done"] = False
         return chunk
+
+    def _thinking(self, key: str, body: dict[str, Any], prompt: str) -> str:
+        """The model's thinking on this request ("" when it does not think)."""
+        model = self.fake._models[key]
+        thinks = "thinking" in model.capabilities and body.get("think") is not False
+        if not (model.inline_think or thinks):
+            return ""
+        return model.thinking or f"Let me think. The user asks: {prompt}"
 
     def _generate(
         self,
@@ -314,18 +326,23 @@ class OllamaHandler(FakeHandler):
     ) -> None:
         fake = self.fake
         prompt_start = time.monotonic_ns()
-        pieces = split_pieces(fake._answer_text(key, body, prompt))
+        answer, thought = fake._answer_text(key, body, prompt), self._thinking(key, body, prompt)
+        if thought and fake._models[key].inline_think:
+            answer, thought = f"<think>{thought}</think>\n\n{answer}", ""
+        thinking = split_pieces(thought)  # streamed first; they count as generated tokens
+        pieces = thinking + split_pieces(answer)
         options = body.get("options") or {}
         limit = options.get("num_predict")
         done_reason = "stop"
         if isinstance(limit, int | float) and 0 <= limit < len(pieces):
             pieces, done_reason = pieces[: int(limit)], "length"
+        thinking = thinking[: len(pieces)]
         eval_start = time.monotonic_ns()
         stream = body.get("stream") is not False
         if stream:
             self._start_stream("application/x-ndjson")
         final_text = ""
-        if fake.text_in_final_chunk and pieces:
+        if fake.text_in_final_chunk and len(pieces) > len(thinking):
             pieces, final_text = pieces[:-1], pieces[-1]
         for index in range(len(pieces) + 1):
             if fault is not None and fault.after_chunks == index:
@@ -348,14 +365,17 @@ class OllamaHandler(FakeHandler):
             if index == len(pieces):
                 break
             fake._sleep(fake.token_delay)
-            if stream:
+            if stream and index < len(thinking):
+                self._write_line(self._chunk(kind, name, "", pieces[index]))
+            elif stream:
                 self._write_line(self._chunk(kind, name, pieces[index]))
         if final_text:
             fake._sleep(fake.token_delay)
         eval_count = len(pieces) + bool(final_text)
         end = time.monotonic_ns()
+        whole = "".join(pieces[len(thinking) :]) + final_text
         final: dict[str, Any] = self._chunk(
-            kind, name, final_text if stream else "".join(pieces) + final_text
+            kind, name, final_text if stream else whole, "" if stream else "".join(thinking)
         )
         final |= {"done": True, "done_reason": done_reason}
         if kind == "generate" and not body.get("raw"):

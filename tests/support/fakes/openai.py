@@ -53,6 +53,7 @@ class FakeOpenAI(FakeServer):
         self.require_key: str | None = None
         self._models = list(models)
         self._answers: dict[str | None, str] = {}
+        self._reasoning: dict[str, tuple[str, str]] = {}
 
     @property
     def base_url(self) -> str:
@@ -73,6 +74,17 @@ class FakeOpenAI(FakeServer):
         """Fix the answer of ``model`` (None: of every model without its own)."""
         with self._lock:
             self._answers[model] = text
+
+    def set_reasoning(self, model: str, text: str, field: str = "reasoning_content") -> None:
+        """Make ``model`` a thinking model: ``text`` streams as ``field`` deltas
+        (``reasoning_content`` like llama.cpp and vLLM, ``reasoning`` like Ollama's /v1)
+        before its answer, counted in ``completion_tokens`` and ``max_tokens``."""
+        with self._lock:
+            self._reasoning[model] = (text, field)
+
+    def _thought(self, model: str) -> tuple[str, str]:
+        with self._lock:
+            return self._reasoning.get(model, ("", "reasoning_content"))
 
     def _answer(self, model: str, body: Mapping[str, Any]) -> str:
         with self._lock:

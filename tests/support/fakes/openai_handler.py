@@ -111,14 +111,17 @@ class OpenAIHandler(FakeHandler):
         limit = body.get("max_tokens")
         if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool)):
             raise OpenAIError(400, "max_tokens must be an integer")
-        words = re.findall(r"\s*\S+", self.fake._answer(model, body))
+        thought, field = self.fake._thought(model)
+        thinking = re.findall(r"\s*\S+", thought)  # streamed first, as `field` deltas
+        words = thinking + re.findall(r"\s*\S+", self.fake._answer(model, body))
         finish = "stop"
         if isinstance(limit, int) and 0 <= limit < len(words):
             words, finish = words[:limit], "length"
+        self._reasoning = (field, len(thinking))
         usage = {"prompt_tokens": 12, "completion_tokens": len(words)}
         usage["total_tokens"] = usage["prompt_tokens"] + len(words)
         if not body.get("stream"):
-            message = {"role": "assistant", "content": "".join(words)}
+            message = {"role": "assistant", "content": "".join(words[len(thinking) :])}
             choice = {"index": 0, "message": message, "finish_reason": finish}
             reply = self._envelope(model, "chat.completion", [choice]) | {"usage": usage}
             self._send_json(200, reply)
@@ -150,7 +153,9 @@ class OpenAIHandler(FakeHandler):
             if index == len(words):
                 break
             self.fake._sleep(self.fake.token_delay)
-            self._event_json(chunk | {"choices": [self._choice({"content": words[index]}, None)]})
+            field, thought = self._reasoning
+            piece = {field if index < thought else "content": words[index]}
+            self._event_json(chunk | {"choices": [self._choice(piece, None)]})
         last = chunk | {"choices": [self._choice({}, finish)]}
         if self.fake.send_timings:
             last["timings"] = {"prompt_n": 12, "prompt_ms": 30.0, "predicted_n": len(words)}
