@@ -129,3 +129,33 @@ def test_a_variant_battles_blind_and_the_reveal_names_it(
         met += NAME in reveal
         assert PIRATE not in reveal
     assert met == 2  # once for each prompt
+
+
+def test_the_leaderboard_groups_a_variant_under_its_model(
+    app: Flask,
+    client: FlaskClient,
+    runner: FlaskCliRunner,
+    fake_ollama: FakeOllama,
+    tmp_path: Path,
+) -> None:
+    fake_ollama.set_answer(None, NEUTRAL_ANSWER)
+    _pool_with_variant(runner, fake_ollama, tmp_path, prompts=2)
+    for _ in range(4):
+        battle_id = battle_id_of(client.get("/").get_data(as_text=True))
+        voted = client.post("/vote", data={"battle_id": battle_id, "outcome": "a"})
+        assert voted.status_code == 303
+    board = client.get("/api/leaderboard.json?sort=model")
+    assert board.status_code == 200, board.get_data(as_text=True)
+    rows = board.get_json()
+    rows = rows["models"]
+    bases = {row["model"]: row["base_model"] for row in rows}
+    assert bases[KEY] == BASE
+    assert all(base == model for model, base in bases.items() if model != KEY)
+    order = [row["base_model"] for row in rows]
+    assert order == sorted(order, key=order.index)  # one backend model's rows together
+    csv = client.get("/api/leaderboard.csv?sort=model").get_data(as_text=True)
+    assert csv.splitlines()[0].endswith(",base_model")
+    assert f"{KEY}," in csv and csv.count(f",{BASE}\r\n") + csv.count(f",{BASE}\n") >= 1
+    page = client.get("/leaderboard?sort=model")
+    assert page.status_code == 200
+    assert NAME in page.get_data(as_text=True)
