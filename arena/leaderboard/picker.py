@@ -89,7 +89,7 @@ def parse_pick(args: Mapping[str, Any], categories: Sequence[str] | None = None)
         raise PickError(
             f"unknown parameter {unknown[0]!r}; expected one of: " + ", ".join(PICK_PARAMS)
         )
-    ram_gb = _number(args, "ram_gb", "GB of memory (GiB)", positive=True)
+    ram_gb = _number(args, "ram_gb", "GB of memory", positive=True)
     min_tps = _number(args, "min_tps", "tokens per second", positive=False)
     category = single_arg(args, "category") or None
     if category is not None:
