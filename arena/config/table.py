@@ -71,6 +71,11 @@ SETTINGS: dict[str, Setting] = {
     # Generation options, the same for every model so the comparison is fair.
     "GEN_TEMPERATURE": Setting(0.7, number(0)),
     "GEN_NUM_PREDICT": Setting(1024, whole(1)),
+    # Thinking models: "model" lets each model think as it would for its users (or as set
+    # with `models think`); "off" sends think:false for every model (Ollama).
+    "THINK_DEFAULT": Setting("model", one_of("model", "off")),
+    # Tokens allowed for thinking on top of GEN_NUM_PREDICT when a model thinks.
+    "GEN_THINK_TOKENS": Setting(1024, whole(0)),
     "GEN_NUM_CTX": Setting(4096, optional(whole(1), "none (the server's default)")),
     "GEN_SYSTEM_PROMPT": Setting(DEFAULT_SYSTEM_PROMPT, optional(TEXT)),
     # Models above this many billion parameters are not registered by `models sync`.
