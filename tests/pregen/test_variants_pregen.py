@@ -158,4 +158,5 @@ def test_the_leaderboard_groups_a_variant_under_its_model(
     assert f"{KEY}," in csv and csv.count(f",{BASE}\r\n") + csv.count(f",{BASE}\n") >= 1
     page = client.get("/leaderboard?sort=model")
     assert page.status_code == 200
-    assert NAME in page.get_data(as_text=True)
+    html = page.get_data(as_text=True)
+    assert NAME in html and f"variant of {BASE}" in html
