@@ -4,7 +4,7 @@ in, figure JSON out; no Flask, no SQL).
 With ``style=True`` (the pages' ``?style=control``) the interval chart shows the ratings
 controlled for answer length and Markdown, and a chart of the fitted style effects follows it.
 Open-ended bounds are drawn as arrows (no bar on that side), provisional models as hollow
-points.
+points. The charts of rating against speed and memory are in :mod:`arena.leaderboard.cost_charts`.
 
 Figures use transparent backgrounds and no colours for text or grid, so ``static/charts.js``
 can give them the page's light or dark colours. :func:`embeddable_json` makes the JSON safe
@@ -19,10 +19,14 @@ from typing import Any
 import plotly.graph_objects as go
 
 from arena.leaderboard.board import Board, sorted_rows
+from arena.leaderboard.chart_base import base_layout as _layout
+from arena.leaderboard.chart_base import labels as labels
+from arena.leaderboard.cost_charts import COST_CHARTS, memory_figure, speed_figure
 
 #: Element id -> figure title, in page order.
 CHARTS = {
     "chart-bt": "Bradley-Terry rating with 95% interval",
+    **COST_CHARTS,
     "chart-outcomes": "Wins, losses and ties, with the arena score",
     "chart-elo-history": "Size-aware Elo over time",
     "chart-h2h": "Head-to-head win rate (row model against column model)",
@@ -35,38 +39,7 @@ STYLE_CHARTS = {
     "chart-style-effects": "Effect of each style feature on a vote, with 95% interval",
     **{chart_id: title for chart_id, title in CHARTS.items() if chart_id != "chart-bt"},
 }
-_TRANSPARENT = "rgba(0,0,0,0)"
 _COLOURS = {"wins": "#2e9e5b", "losses": "#d9534f", "ties": "#8c8c99", "both_bad": "#e0a030"}
-
-
-def labels(board: Board) -> dict[str, str]:
-    """Model tag -> axis label: the display name, or the tag when display names collide."""
-    names = [row["display_name"] for row in board.rows]
-    return {
-        row["model"]: row["display_name"] if names.count(row["display_name"]) == 1 else row["model"]
-        for row in board.rows
-    }
-
-
-def _layout(title: str, *, height: int = 460, **extra: Any) -> dict[str, Any]:
-    return {
-        "template": "none",
-        "title": {"text": title, "x": 0.01, "xanchor": "left"},
-        "height": height,
-        "margin": {"l": 70, "r": 70, "t": 60, "b": 120},
-        "paper_bgcolor": _TRANSPARENT,
-        "plot_bgcolor": _TRANSPARENT,
-        "legend": {
-            "orientation": "h",
-            "y": 1.02,
-            "yanchor": "bottom",
-            "x": 0,
-            "xanchor": "left",
-            "traceorder": "normal",
-        },
-        "hoverlabel": {"namelength": -1},
-        **extra,
-    }
 
 
 def _caveats(row: dict[str, Any], field: str, rank: Any, groups: int) -> str:
@@ -355,6 +328,8 @@ def figures(board: Board, style: bool = False) -> dict[str, str]:
     builders: dict[str, Any] = {
         "chart-bt": lambda b: bt_figure(b, style),
         "chart-style-effects": style_effects_figure,
+        "chart-cost-speed": lambda b: speed_figure(b, style),
+        "chart-cost-memory": lambda b: memory_figure(b, style),
         "chart-outcomes": outcomes_figure,
         "chart-elo-history": elo_history_figure,
         "chart-h2h": h2h_figure,
