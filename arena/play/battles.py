@@ -96,7 +96,9 @@ class Reveal:
     """What the reveal shows of a model and its answer: speed is generation only (tokens
     over generation time, model load excluded), measured with ``concurrency`` requests
     under way on its server (None: not recorded); ``seconds`` excludes the load too.
-    ``slug`` names the model's page (``/models/<slug>``)."""
+    ``slug`` names the model's page (``/models/<slug>``). A thinking model's
+    ``thinking_tokens`` and ``thinking_seconds`` say how long it thought (the thinking
+    itself is never shown)."""
 
     display_name: str
     params_b: float | None
@@ -105,6 +107,8 @@ class Reveal:
     seconds: float | None
     concurrency: int | None = None
     slug: str | None = None
+    thinking_tokens: int | None = None
+    thinking_seconds: float | None = None
 
 
 def answer_note(done_reason: str | None, reason: str | None, eval_count: int | None) -> str | None:
@@ -223,6 +227,8 @@ def battle_view(battle: Battle) -> BattleView:
             response.seconds,
             _concurrency(response),
             slugs.get(model.id),
+            response.thinking_tokens,
+            response.thinking_ns / 1e9 if response.thinking_ns else None,
         )
         return Side(response.html or "", reveal, note)
 
