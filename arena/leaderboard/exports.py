@@ -87,6 +87,7 @@ VOTE_FIELDS = (
     "model_b",
     "outcome",
     "source",
+    "targeted",
 )
 #: The answer columns, added at the end on request: the texts shown on the battle's sides
 #: that became ``model_a`` and ``model_b``.
@@ -294,6 +295,7 @@ def _vote_statement(filters: Filters, page: VotePage, upto: int | None) -> Selec
         model_b.tag,
         Vote.outcome,
         Vote.source,
+        Vote.targeted,
     ]
     if page.answers:
         left, right = aliased(Response), aliased(Response)

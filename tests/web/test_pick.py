@@ -4,6 +4,7 @@ and bad input."""
 
 from __future__ import annotations
 
+import json
 import re
 from urllib.parse import urlsplit
 
@@ -152,7 +153,9 @@ def test_leaderboard_can_leave_targeted_votes_out(app: Flask, client: FlaskClien
     bad = client.get("/api/leaderboard.json?targeted=maybe")
     assert bad.status_code == 400 and "'targeted'" in bad.get_json()["message"]
     log = client.get("/api/votes.jsonl?targeted=exclude").get_data(as_text=True)
-    assert len(log.strip().splitlines()) == 2
+    assert [json.loads(line)["targeted"] for line in log.strip().splitlines()] == [False] * 2
+    full = client.get("/api/votes.jsonl").get_data(as_text=True).strip().splitlines()
+    assert [json.loads(line)["targeted"] for line in full] == [True, True, False, False]
     html = client.get("/leaderboard?targeted=exclude").get_data(as_text=True)
     assert 'name="targeted" value="exclude" checked' in html
     assert "2 votes counted" in html
