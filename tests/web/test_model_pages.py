@@ -9,6 +9,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from arena.play.slugs import assign_slugs, base_slug, model_by_slug, model_slugs
+from tests.support import judge_data
 from tests.support.leaderboard_data import add_models, add_votes
 
 
@@ -66,6 +67,7 @@ def test_model_page_rating_record_categories_and_history(app: Flask, client: Fla
     add_votes(app, [("gamma:2b", "beta:3b", "a")], excluded=True)  # flagged: never counts
     document = client.get("/api/models/beta-3b.json").get_json()
     assert document["model"] == "beta:3b" and document["rating"]["battles"] == 7
+    assert document["judge_rating"] is None  # no judges
     rivals = {r["model"]: r for r in document["rivals"]}
     assert (rivals["alpha:1b"]["wins"], rivals["alpha:1b"]["ties"]) == (4, 1)
     assert rivals["alpha:1b"]["battles"] == 5 and rivals["alpha:1b"]["win_rate"] == 0.9
@@ -99,3 +101,20 @@ def test_parameters_are_refused(app: Flask, client: FlaskClient) -> None:
     add_models(app, {"alpha:1b": 1.0})
     response = client.get("/api/models.json?sort=x")
     assert response.status_code == 400 and "sort" in response.get_json()["message"]
+
+
+def test_model_page_shows_the_judges_rating_beside_peoples(app: Flask, client: FlaskClient) -> None:
+    with app.app_context():
+        for tag in ("alpha:1b", "beta:3b"):
+            judge_data.model_id(tag, 1.0)
+        judge = judge_data.add_judge("judge:8b")
+        for n in range(4):
+            pair = judge_data.answer_pair("alpha:1b", "beta:3b", text_x=f"x{n}", text_y=f"y{n}")
+            judge_data.add_verdict(judge, pair, "x")
+    document = client.get("/api/models/alpha-1b.json").get_json()
+    assert document["rating"] is None  # no human vote yet
+    assert document["judge_rating"]["battles"] == 4 and document["judge_rating"]["rank"] == 1
+    html = client.get("/models/alpha-1b").get_data(as_text=True)
+    assert "Judges&#39; verdicts" in html or "Judges' verdicts" in html
+    beta = client.get("/api/models/beta-3b.json").get_json()["judge_rating"]
+    assert beta["losses"] == 4 and beta["bt"] < document["judge_rating"]["bt"]
