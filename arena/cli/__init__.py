@@ -14,8 +14,10 @@ def init_app(app: Flask) -> None:
     from arena.cli.leaderboard import leaderboard_group
     from arena.cli.pregen import pregenerate_command
     from arena.cli.prompts import prompts_group
+    from arena.cli.think import think_command
     from arena.cli.worker import worker_command
 
+    models_group.add_command(think_command)  # `models think TAG SETTING`
     app.cli.add_command(models_group)
     app.cli.add_command(prompts_group)
     app.cli.add_command(pregenerate_command)

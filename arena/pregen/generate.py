@@ -28,6 +28,7 @@ from arena.backends import (
     MalformedReply,
     ModelNotFound,
     StreamError,
+    ThinkRefused,
 )
 from arena.extensions import db
 from arena.models import Model, Prompt, Response, utcnow
@@ -36,6 +37,7 @@ from arena.pregen.clock import SYSTEM_CLOCK, Clock
 from arena.pregen.degenerate import find_degeneration
 from arena.pregen.leaks import find_leak
 from arena.pregen.metered import MeteredBackend as MeteredBackend  # re-exported
+from arena.pregen.think import no_answer_reason, remember_refused, think_plan, thinking_leak
 from arena.rendering import RENDER_VERSION, render_markdown
 
 #: Excluded answers (an identity leak, a degenerate answer) are regenerated this many times
@@ -212,7 +214,9 @@ def store_answer(
         "html_version": RENDER_VERSION if usable else 0,
         "status": status,
         "status_reason": reason,
-        "options": options.to_ollama() | ({"concurrency": concurrency} if concurrency else {}),
+        "options": options.to_ollama()
+        | ({"concurrency": concurrency} if concurrency else {})
+        | ({"think": options.think} if options.think is not None else {}),
         "seed": options.seed,
         "done_reason": result.done_reason,
         "eval_count": result.eval_count,
@@ -285,14 +289,20 @@ class AnswerMaker:
         outcome = Outcome()
         failures = 0
         seeds: set[int] = set()
+        plan = think_plan(model.id, self.config)
         while True:
             seed = self._new_seed(seeds)
             options = apply_options(generation_options(self.config, seed), model.options)
+            options = plan.apply(options, self.config)
             try:
                 result = self.backend.chat(
                     model.served_tag, messages, options, keep_alive=keep_alive, on_token=on_token
                 )
             except BackendError as error:
+                if isinstance(error, ThinkRefused) and options.think not in (None, False):
+                    remember_refused(model.id, model.tag, error.message)  # then sent without
+                    plan = think_plan(model.id, self.config)
+                    continue
                 failures += 1
                 kind, retry, skip = failure_kind(error)
                 if skip or not retry or failures > self.retries:
@@ -341,7 +351,10 @@ class AnswerMaker:
 
         A degenerate answer (``arena.pregen.degenerate``) is cut where it degenerates when a
         fair answer comes before, else excluded; the identity-leak filter then reads what
-        is kept."""
+        is kept (the answer: a model naming itself only while thinking is kept, see
+        ``arena.pregen.think``). A reply that thought and never answered is degenerate."""
+        if (empty := no_answer_reason(result)) is not None:
+            return result, None, ("degenerate", empty)
         kept, cut = result, None
         if self.degenerate_filter:
             found = find_degeneration(result.text, model.system or self.system)
@@ -352,6 +365,8 @@ class AnswerMaker:
         leak = find_leak(kept.text, model.served_tag, model.family) if self.leak_filter else None
         if leak is not None:
             return result, None, ("leak", leak.reason())
+        if self.leak_filter:
+            thinking_leak(result, model.served_tag, model.family)
         return kept, cut, None
 
     def _new_seed(self, used: set[int]) -> int:
