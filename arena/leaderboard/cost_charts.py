@@ -2,11 +2,11 @@
 and against its memory, with the Pareto front of each chart drawn as a step line (pure: a
 :class:`~arena.leaderboard.board.Board` in, a figure out).
 
-A model is placed when its rating and the cost on the chart's axis are known; the others are
-named under the plot. The step line joins the models no other model of their group beats on
-both rating and that cost (ratings of different groups are not comparable: one line per
-group); the marker of a model on the front of all three (rating, speed and memory, the
-leaderboard's ``on_pareto_front``) is a diamond.
+A model is placed when its rating and the cost on the chart's axis are known, as one trace
+named in the legend; the others are named under the plot. The step line joins the models no
+other model of their group beats on both rating and that cost (ratings of different groups are
+not comparable: one line per group); the marker of a model on the front of all three (rating,
+speed and memory, the leaderboard's ``on_pareto_front``) is a diamond, hollow when provisional.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def speed_figure(board: Board, style: bool = False) -> go.Figure:
         chart_id="chart-cost-speed",
         cost=lambda row: row.get("tokens_per_second"),
         higher_is_better=True,
-        axis="Generation speed (tokens/s, median; faster →)",
+        axis="Tokens/s (median; faster →)",
         hover="%{x:.1f} tokens/s",
         unknown="speed",
     )
@@ -57,7 +57,7 @@ def memory_figure(board: Board, style: bool = False) -> go.Figure:
         chart_id="chart-cost-memory",
         cost=gigabytes,
         higher_is_better=False,
-        axis="Memory while loaded (GB; ← smaller)",
+        axis="Memory, GB (← smaller)",
         hover="%{x:.2f} GB",
         unknown="memory",
     )
@@ -79,27 +79,6 @@ def _cost_figure(
     rated = [row for row in sorted_rows(board, field) if row[field] is not None]
     placed = [row for row in rated if cost(row) is not None]
     figure = go.Figure()
-    bounded = all(row[f"{field}_lower"] is not None for row in placed)
-    figure.add_trace(
-        go.Scatter(
-            x=[cost(row) for row in placed],
-            y=[row[field] for row in placed],
-            mode="markers+text",
-            text=[names[row["model"]] for row in placed],
-            textposition="top center",
-            textfont={"size": 10},
-            marker={
-                "size": 10,
-                "symbol": [_symbol(row, field) for row in placed],
-                "color": [_FRONT_COLOUR if _on_front(row, field) else "#2456c7" for row in placed],
-            },
-            error_y=_error_bars(placed, field) if placed and bounded else None,
-            customdata=[_hover_note(row, field) for row in placed],
-            hovertemplate=f"%{{text}}<br>rating %{{y:.0f}}<br>{hover}%{{customdata}}"
-            "<extra></extra>",
-            name="Models (diamond: on the front of rating, speed and memory)",
-        )
-    )
     groups = sorted({row["group"] for row in placed if row["group"] is not None})
     for group in groups:
         members = [row for row in placed if row["group"] == group]
@@ -113,19 +92,41 @@ def _cost_figure(
                 x=[cost(row) for row in front],
                 y=[row[field] for row in front],
                 mode="lines",
-                line={"shape": "vh" if higher_is_better else "hv", "dash": "dot", "width": 2},
-                marker={"color": _FRONT_COLOUR},
+                line={
+                    "shape": "vh" if higher_is_better else "hv",
+                    "dash": "dot",
+                    "width": 2,
+                    "color": _FRONT_COLOUR,
+                },
                 hoverinfo="skip",
                 name="Pareto front" + (f" (group {group})" if len(groups) > 1 else ""),
             )
         )
+    # One trace per model, named in the legend (labels beside the points would overlap).
+    for row in placed:
+        bounded = row[f"{field}_lower"] is not None and row[f"{field}_upper"] is not None
+        figure.add_trace(
+            go.Scatter(
+                x=[cost(row)],
+                y=[row[field]],
+                mode="markers",
+                marker={"size": 11, "symbol": _symbol(row, field)},
+                error_y=_error_bars([row], field) if bounded else None,
+                customdata=[_hover_note(row, field)],
+                hovertemplate=f"rating %{{y:.0f}}<br>{hover}%{{customdata}}",
+                name=names[row["model"]],
+            )
+        )
+    if not placed:  # the axes and the note under them, no point
+        figure.add_trace(go.Scatter(x=[], y=[], mode="markers", showlegend=False))
     missing = [names[row["model"]] for row in rated if cost(row) is None]
     if missing or not placed:
         # Under the axis' title, which pushes the margin (an annotation would not, and a
         # phone's layout leaves no margin to spare).
         axis += "<br>" + _unplaced_note(missing, unknown)
     figure.update_layout(
-        base_layout(COST_CHARTS[chart_id], height=520, margin={"l": 70, "r": 30, "t": 90, "b": 60}),
+        base_layout(COST_CHARTS[chart_id], height=520, margin={"l": 70, "r": 20, "t": 60, "b": 60}),
+        legend={"orientation": "v", "x": 1.02, "xanchor": "left", "y": 1, "yanchor": "top"},
         xaxis={"title": {"text": axis}, "rangemode": "tozero"},
         yaxis={"title": {"text": "Rating (Elo scale)"}},
     )

@@ -20,13 +20,22 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import expect
-from sqlalchemy import select
+from sqlalchemy import distinct, func, select
 
 from arena.extensions import db
 from arena.leaderboard.charts import CHARTS
-from arena.models import Model
+from arena.models import Model, Response
 from tests.support.app import make_app
-from tests.support.browser import PHONE, WIDE, Site, Visitor, answer, open_visitor, serve
+from tests.support.browser import (
+    PHONE,
+    SCREENSHOTS,
+    WIDE,
+    Site,
+    Visitor,
+    answer,
+    open_visitor,
+    serve,
+)
 from tests.support.fake_ollama import FakeModel, FakeOllama
 from tests.support.leaderboard_data import add_votes
 
@@ -196,6 +205,30 @@ def test_charts(screens: dict[str, Visitor], screen: str) -> None:
     plots = page.locator(f"figure.chart .plot[data-drawn={drawn}]")
     expect(plots).to_have_count(len(CHARTS), timeout=20_000)  # plotly.js is done
     problems = layout_problems(visitor, screen, "charts")
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("screen", WIDTHS)
+def test_cost_charts(screens: dict[str, Visitor], full_site: Site, screen: str) -> None:
+    """Rating against speed and against memory: a point per model whose cost was measured (the
+    fake server's stats and /api/ps), the front's step line, readable on a phone."""
+    visitor = screens[screen]
+    page = visitor.page
+    visitor.go("/charts")
+    drawn = "phone" if screen == "phone" else "wide"
+    expect(page.locator(f"figure.chart .plot[data-drawn={drawn}]")).to_have_count(len(CHARTS))
+    with full_site.app.app_context():
+        measured = db.session.scalar(select(func.count(distinct(Response.model_id))))
+    assert measured == len(LONG_NAMES)
+    for chart_id in ("chart-cost-speed", "chart-cost-memory"):
+        plot = page.locator(f'.plot[data-figure="{chart_id}"]')
+        plot.scroll_into_view_if_needed()
+        # Every model answered and was loaded: one point each, plus the front's step line.
+        expect(plot.locator(".scatterlayer .trace .points path")).to_have_count(len(LONG_NAMES))
+        expect(plot.locator(".scatterlayer .trace .js-line")).not_to_have_count(0)
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        plot.screenshot(path=str(SCREENSHOTS / f"{chart_id}-{screen}.png"))
+    problems = layout_problems(visitor, screen, "cost-charts")
     assert not problems, "\n".join(problems)
 
 

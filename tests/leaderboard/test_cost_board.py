@@ -163,11 +163,15 @@ def test_charts_of_rating_against_speed_and_memory(app: Flask, client: FlaskClie
     figures = _figures(client.get("/charts").get_data(as_text=True))
 
     speed = figures["chart-cost-speed"]
-    points, line = speed["data"][0], speed["data"][1]
-    assert set(points["text"]) == set(COSTS)  # every speed is known
-    at = dict(zip(points["text"], zip(points["x"], points["y"], strict=True), strict=True))
+    line, points = speed["data"][0], speed["data"][1:]
+    # One trace per model, best rated first, each named in the legend.
+    assert [p["name"] for p in points] == [t for t in sorted(rows, key=lambda t: -rows[t]["bt"])]
+    at = {p["name"]: (p["x"][0], p["y"][0]) for p in points}
     assert abs(at["quick:1b"][0] - 40.0) < 1e-6 and at["quick:1b"][1] == rows["quick:1b"]["bt"]
-    assert points["error_y"]["arrayminus"]  # the rating's interval
+    strong = next(p for p in points if p["name"] == "strong:7b")
+    assert strong["error_y"]["arrayminus"] == [
+        rows["strong:7b"]["bt"] - rows["strong:7b"]["bt_lower"]
+    ]
     # Rating against speed alone: strong (best), mystery (better than quick, nearly as fast),
     # quick (fastest); bloated is beaten by strong at equal speed. Slowest first, as a step.
     assert line["line"]["shape"] == "vh" and line["name"] == "Pareto front"
@@ -175,12 +179,12 @@ def test_charts_of_rating_against_speed_and_memory(app: Flask, client: FlaskClie
     assert [round(x, 6) for x in line["x"]] == [round(at[t][0], 6) for t in order]
     assert line["y"] == [rows[t]["bt"] for t in order]
     # Diamonds: the models on the front of all three.
-    symbols = dict(zip(points["text"], points["marker"]["symbol"], strict=True))
-    assert {t for t, s in symbols.items() if s.startswith("diamond")} == {"strong:7b", "quick:1b"}
+    diamonds = {p["name"] for p in points if p["marker"]["symbol"].startswith("diamond")}
+    assert diamonds == {"strong:7b", "quick:1b"}
 
     memory = figures["chart-cost-memory"]
-    points, line = memory["data"][0], memory["data"][1]
-    assert "mystery:2b" not in points["text"]
+    line, points = memory["data"][0], memory["data"][1:]
+    assert "mystery:2b" not in {p["name"] for p in points} and len(points) == 3
     assert "Not shown, memory unknown: mystery:2b" in memory["layout"]["xaxis"]["title"]["text"]
     assert line["line"]["shape"] == "hv"
     assert line["x"] == [1.0, 6.0]  # quick (small), then strong (best rated)
@@ -192,8 +196,7 @@ def test_charts_without_any_measured_cost(app: Flask, client: FlaskClient) -> No
     figures = _figures(client.get("/charts").get_data(as_text=True))
     for chart_id in ("chart-cost-speed", "chart-cost-memory"):
         figure = figures[chart_id]
-        assert not figure["data"][0].get("x")
+        assert len(figure["data"]) == 1 and not figure["data"][0].get("x")  # no point, no front
         assert "Not shown" in figure["layout"]["xaxis"]["title"]["text"]
-        assert len(figure["data"]) == 1  # no front without costs
     rows = client.get("/api/leaderboard.json").get_json()["models"]
     assert not any(row["on_pareto_front"] for row in rows)
