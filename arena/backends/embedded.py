@@ -31,6 +31,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -46,6 +47,7 @@ from arena.backends.base import (
 from arena.backends.embedded_facts import EmbeddedFacts
 from arena.backends.embedded_support import keep_alive_seconds, xllamacpp_module
 from arena.backends.packaged import EmbeddedModelSpec, gguf_file, packaged_models
+from arena.backends.thinking import ThinkingSplitter
 
 __all__ = [
     "EmbeddedBackend",
@@ -57,11 +59,11 @@ __all__ = [
 
 
 class _Collector:
-    """The streaming callback: gathers text, usage and timings; stops on any problem."""
+    """The streaming callback: gathers text (thinking apart), usage and timings; stops on
+    any problem."""
 
     def __init__(self, on_token: Callable[[str], None] | None) -> None:
-        self.on_token = on_token
-        self.pieces: list[str] = []
+        self.splitter = ThinkingSplitter(on_token)
         self.finish_reason: str | None = None
         self.usage: dict[str, Any] = {}
         self.timings: dict[str, Any] = {}
@@ -86,11 +88,11 @@ class _Collector:
             for choice in (chunk.get("choices") or [])[:1]:
                 if choice.get("finish_reason"):
                     self.finish_reason = str(choice["finish_reason"])
-                piece = (choice.get("delta") or {}).get("content")
-                if isinstance(piece, str) and piece:
-                    self.pieces.append(piece)
-                    if self.on_token is not None:
-                        self.on_token(piece)
+                delta = choice.get("delta") or {}
+                for name in ("reasoning_content", "content"):  # the former: a parsed <think>
+                    if isinstance(piece := delta.get(name), str) and piece:
+                        split = self.splitter
+                        (split.content if name == "content" else split.thinking)(piece)
         except BaseException as exc:  # includes KeyboardInterrupt from on_token
             self.raised = exc
             return True
@@ -213,18 +215,20 @@ class EmbeddedBackend(EmbeddedFacts):
                 if not self._active:  # the last one out applies its keep_alive
                     self._after_request(spec.tag, keep)
                 self._lock.notify_all()
-
         timings, usage = collector.timings, collector.usage
         predicted_ms, prompt_ms = (
             _number(timings.get("predicted_ms")),
             _number(timings.get("prompt_ms")),
         )
         eval_count = _number(usage.get("completion_tokens")) or _number(timings.get("predicted_n"))
+        split = collector.splitter.finish()
+        if split.first_token_ns is not None:  # counted from the call, as other backends do
+            split = replace(split, first_token_ns=split.first_token_ns + loaded - started)
         return ChatResult(
-            text="".join(collector.pieces),
+            **split.fields(),
             model=spec.tag,
             done_reason=collector.finish_reason,
-            eval_count=int(eval_count) if eval_count is not None else len(collector.pieces),
+            eval_count=int(eval_count) if eval_count is not None else collector.splitter.pieces,
             eval_duration=int(predicted_ms * 1e6) if predicted_ms else None,
             prompt_eval_count=int(n) if (n := _number(timings.get("prompt_n"))) else None,
             prompt_eval_duration=int(prompt_ms * 1e6) if prompt_ms else None,
@@ -282,7 +286,6 @@ class EmbeddedBackend(EmbeddedFacts):
         params.kv_unified = False
         params.cont_batching = True
         params.cache_prompt = True
-
         params.cpuparams.n_threads = self.threads
         params.cpuparams_batch.n_threads = self.threads
         params.verbosity = 3 if self.verbose else 1
@@ -350,10 +353,10 @@ class EmbeddedBackend(EmbeddedFacts):
         if collector.raised is not None:
             raise collector.raised
         if collector.error is not None:
-            if collector.pieces:
+            if collector.splitter.pieces:
                 raise StreamError(
                     f"llama.cpp failed while {spec.tag!r} was generating (after "
-                    f"{len(collector.pieces)} pieces): {collector.error}"
+                    f"{collector.splitter.pieces} pieces): {collector.error}"
                 )
             raise BackendError(
                 f"llama.cpp refused the request for {spec.tag!r}: {collector.error}"
@@ -362,7 +365,7 @@ class EmbeddedBackend(EmbeddedFacts):
         if collector.finish_reason is None:
             raise StreamError(
                 f"the reply of {spec.tag!r} ended without a finish reason after "
-                f"{len(collector.pieces)} pieces"
+                f"{collector.splitter.pieces} pieces"
             )
         return collector
 

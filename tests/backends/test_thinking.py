@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from arena.backends import GenerationOptions, OllamaClient, OpenAICompatClient, ThinkRefused
+from arena.backends.embedded import _Collector
 from arena.backends.thinking import ThinkingSplitter, think_wire_value
 from tests.support.fake_ollama import FakeOllama
 from tests.support.fake_openai import FakeOpenAI
@@ -187,3 +188,26 @@ def test_openai_inline_blocks_and_think_off() -> None:
         body = fake.requests_to("/v1/chat/completions")[-1].body
     assert (result.text, result.thinking) == ("Blue, because of scattering.", THOUGHT)
     assert body["reasoning_effort"] == "none"
+
+
+# -- the embedded backend's stream callback (llama.cpp's chunks, no model needed) -----------
+
+
+def test_embedded_chunks_keep_thinking_apart() -> None:
+    seen: list[str] = []
+    collector = _Collector(seen.append)
+
+    def chunk(**delta: str) -> dict[str, object]:
+        return {"choices": [{"delta": delta, "finish_reason": None}]}
+
+    for event in (
+        chunk(reasoning_content="Parsed "),
+        chunk(reasoning_content="thinking."),
+        chunk(content="<think>inline"),
+        chunk(content=" too</think>Blue."),
+    ):
+        assert collector(event) is False
+    result = collector.splitter.finish()
+    assert result.text == "Blue."
+    assert result.thinking == "Parsed thinking.inline too"
+    assert "".join(seen) == "Blue." and len(seen) == 4
