@@ -8,6 +8,12 @@ Arena does for votes, a word list per family decides; a claim to be *another* kn
 Only self-descriptions count, so that an answer may still talk about Google Maps or Meta's
 quarterly results: a first-person phrase ("I am", "I'm", "my name is", "as an AI", "I was
 trained") followed in the same sentence by a name from the list.
+
+A thinking model's thinking is kept apart from its answer and never shown, neither in the
+battle nor in the reveal (which says only how long it thought). So the filter decides on the
+answer alone: a model that names itself only while thinking ("I am Qwen, so I should...")
+keeps its answer; one whose answer names it is excluded as any other. The thinking is read
+too (``arena.pregen.think.thinking_leak``), and such a naming is logged.
 """
 
 from __future__ import annotations
