@@ -7,8 +7,9 @@ Two kinds of answer may be shown, and no other:
   without one sees none of these.
 - answers to *showcase* prompts (``Prompt.showcase``): kept out of battles (matchmaking and
   the pre-generation planner skip them), so their answers may be shown to anyone. An answer
-  that some open battle shows (one served before its prompt was marked, and not voted on yet)
-  is held back until that battle has its vote.
+  that an open battle shows (one served before its prompt was marked, with no vote yet and
+  not expired: it may still be voted on) is held back until that battle has its vote or
+  expires.
 
 Never a pool answer, another visitor's battle, or a battle served and not voted on.
 """
@@ -16,12 +17,13 @@ Never a pool answer, another visitor's battle, or a battle served and not voted 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import Exists, SQLColumnExpression, and_, exists, or_, select, true, union
 from sqlalchemy.sql.selectable import CompoundSelect
 
 from arena.extensions import db
-from arena.models import Battle, Prompt, Response, Vote
+from arena.models import Battle, Prompt, Response, Vote, utcnow
 from arena.rendering import RENDER_VERSION, render_markdown
 
 #: Answers of each kind a page shows at most.
@@ -60,19 +62,28 @@ def voted_answer_ids(voter: str) -> CompoundSelect[tuple[int]]:
     )
 
 
-def _open_battle_shows(response_id: SQLColumnExpression[int]) -> Exists:
-    """SQL: some battle showing this answer has no vote yet."""
-    return exists().where(
+def _open_battle_shows(response_id: SQLColumnExpression[int], expiry_seconds: float) -> Exists:
+    """SQL: some battle showing this answer may still be voted on (no vote yet, and served
+    less than ``expiry_seconds`` ago; 0: battles never expire)."""
+    conditions = [
         or_(Battle.left_response_id == response_id, Battle.right_response_id == response_id),
         ~exists().where(Vote.battle_id == Battle.id),
-    )
+    ]
+    if expiry_seconds > 0:
+        conditions.append(Battle.served_at > utcnow() - timedelta(seconds=expiry_seconds))
+    return exists().where(*conditions)
 
 
 def sample_answers(
-    model_id: int, voter: str | None, *, limit: int = SAMPLES_PER_KIND
+    model_id: int,
+    voter: str | None,
+    *,
+    expiry_seconds: float = 0,
+    limit: int = SAMPLES_PER_KIND,
 ) -> list[Sample]:
     """Up to ``limit`` answers of the model from battles ``voter`` voted on (newest first),
-    then up to ``limit`` answers to showcase prompts; nothing else (see the module)."""
+    then up to ``limit`` answers to showcase prompts; nothing else (see the module).
+    ``expiry_seconds``: how long a battle may be voted on (``BATTLE_EXPIRY_SECONDS``)."""
     samples: list[Sample] = []
     if voter:
         voted = db.session.scalars(
@@ -94,7 +105,7 @@ def sample_answers(
                 Response.model_id == model_id,
                 Response.status == "ok",
                 Prompt.showcase == true(),
-                ~_open_battle_shows(Response.id),
+                ~_open_battle_shows(Response.id, expiry_seconds),
             )
         )
         .order_by(Response.prompt_id)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, abort, jsonify, render_template, request
+from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request
 
 from arena.leaderboard.model_charts import HISTORY_CHART, HISTORY_TITLE, history_json
 from arena.leaderboard.model_page import ModelNotFound, ModelPage, model_list, model_page
@@ -33,7 +33,8 @@ def _page(slug: str) -> tuple[ModelPage, list[Sample]]:
         page = model_page(slug)
     except ModelNotFound as error:
         abort(404, description=str(error))
-    return page, sample_answers(page.model.id, known_voter())
+    expiry = float(current_app.config.get("BATTLE_EXPIRY_SECONDS") or 0)
+    return page, sample_answers(page.model.id, known_voter(), expiry_seconds=expiry)
 
 
 def _private(response: Response) -> Response:

@@ -5,6 +5,7 @@ models' pages."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
@@ -185,3 +186,21 @@ def test_the_reveal_links_both_models_pages(
     assert len(links) == 2
     for slug in links:
         assert client.get(f"/models/{slug}").status_code == 200
+
+
+def test_an_expired_open_battle_no_longer_holds_a_showcase_answer_back(
+    app: Flask, runner: FlaskCliRunner
+) -> None:
+    models, prompts = slate_pool(app, 2, 1)
+    skipped = _serve(app.test_client())  # shown, never voted on
+    assert runner.invoke(args=["prompts", "showcase", str(prompts[0])]).exit_code == 0
+    anyone = app.test_client()
+    with app.app_context():
+        slug = model_slugs()[models[0]]
+    assert _samples(anyone, slug) == {}  # it may still be voted on
+    with app.app_context():
+        expiry = timedelta(seconds=app.config["BATTLE_EXPIRY_SECONDS"] + 60)
+        battle = db.session.get_one(Battle, skipped)
+        battle.served_at = battle.served_at - expiry
+        db.session.commit()
+    assert list(_samples(anyone, slug).values()) == ["showcase"]  # expired: no vote can come
