@@ -338,7 +338,12 @@ def explain_empty_pool(voter: str) -> EmptyPool:
         select(func.count(func.distinct(Response.model_id)))
         .join(Model, Model.id == Response.model_id)
         .join(Prompt, Prompt.id == Response.prompt_id)
-        .where(Response.status == "ok", Model.enabled.is_(True), Prompt.shared.is_(True))
+        .where(
+            Response.status == "ok",
+            Model.enabled.is_(True),
+            Prompt.shared.is_(True),
+            Prompt.showcase.is_(False),  # never in battles
+        )
     )
     if (answered or 0) < 2:
         return EmptyPool(
