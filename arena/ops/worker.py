@@ -288,6 +288,12 @@ class Worker:
                 self.say(f"answered {handled} visitors' prompts")
             return handled
 
+    def visitors_waiting(self) -> bool:
+        """Whether visitors' prompts are queued (a parallel slate then lets its requests
+        end and serves them)."""
+        with self.app.app_context():
+            return bool(pending_count())
+
     def _visitor_job(self) -> None:
         if self.stopping.is_set() or not self.generating.acquire(blocking=False):
             return  # a batch is running: it serves visitors between its answers
@@ -318,6 +324,7 @@ class Worker:
                 deadline=window,
                 stop_requested=lambda: not self.active,  # stopping, or the lease lost
                 between_answers=self.serve_visitors,
+                visitors_waiting=self.visitors_waiting,
             )
             # Each model answers on its own backend (hosts in parallel); visitors' prompts go
             # through the router between two batch answers, one host at a time.

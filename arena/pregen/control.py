@@ -23,6 +23,9 @@ class RunControl:
     # Called before each answer; the worker answers visitors' prompts here, ahead of the batch.
     # What it returns (the worker's count of answered prompts) is ignored.
     between_answers: Callable[[], object] | None = None
+    # Whether visitors' prompts wait now (a cheap check): lets a parallel slate go on while
+    # none wait, serving them only with no request under way (None: not known, in waves).
+    visitors_waiting: Callable[[], bool] | None = None
 
     def stop_reason(self) -> tuple[str, str] | None:
         """(kind, message) when the run must stop now, else None."""

@@ -170,6 +170,7 @@ def _run_threads(
         deadline=control.deadline,
         stop_requested=lambda: abort.is_set() or control.stop_requested(),
         between_answers=_serialised(control.between_answers),
+        visitors_waiting=control.visitors_waiting,
     )
     adder = _Progress(progress) if progress is not None else None
     threads = []

@@ -46,7 +46,9 @@ class MeteredBackend:
     A load is counted whenever an answer comes from another model than the previous one,
     or follows a request that unloaded its model (``keep_alive=0``). ``concurrency`` is the
     most requests this process had under way on the same backend client at the start or
-    the end of the last call (1: it ran alone).
+    the end of the calling thread's last call (1: it ran alone). Several threads may call
+    at once (a slate's parallel requests): ``seconds`` is then the time at least one call
+    was under way, not the sum of the calls' times.
     """
 
     def __init__(self, backend: Backend, clock: Clock = SYSTEM_CLOCK) -> None:
@@ -54,8 +56,38 @@ class MeteredBackend:
         self.clock = clock
         self.seconds = 0.0
         self.loads = 0
-        self.concurrency = 1
         self._warm: str | None = None
+        self._lock = threading.Lock()
+        self._active = 0
+        self._busy_since = 0.0
+        self._local = threading.local()
+
+    @property
+    def parallel(self) -> int:
+        """The wrapped backend's ``parallel`` (requests to one loaded model at once)."""
+        return max(1, int(getattr(self.backend, "parallel", 1) or 1))
+
+    @property
+    def concurrency(self) -> int:
+        return int(getattr(self._local, "concurrency", 1))
+
+    @property
+    def under_way(self) -> int:
+        """Calls through this meter under way now (from every thread)."""
+        with self._lock:
+            return self._active
+
+    def _enter(self) -> None:
+        with self._lock:
+            if not self._active:
+                self._busy_since = self.clock.monotonic()
+            self._active += 1
+
+    def _leave(self) -> None:
+        with self._lock:
+            self._active -= 1
+            if not self._active:
+                self.seconds += self.clock.monotonic() - self._busy_since
 
     def chat(
         self,
@@ -66,31 +98,33 @@ class MeteredBackend:
         keep_alive: int | str | None = None,
         on_token: Callable[[str], None] | None = None,
     ) -> ChatResult:
-        started = self.clock.monotonic()
+        self._enter()
         at_start = IN_FLIGHT.enter(self.backend)
         try:
             result = self.backend.chat(
                 model, messages, options, keep_alive=keep_alive, on_token=on_token
             )
         finally:
-            self.seconds += self.clock.monotonic() - started
-            self.concurrency = max(at_start, IN_FLIGHT.leave(self.backend))
-        if self._warm != model:
-            self.loads += 1
-        self._warm = None if keep_alive == 0 else model
+            self._leave()
+            self._local.concurrency = max(at_start, IN_FLIGHT.leave(self.backend))
+        with self._lock:
+            if self._warm != model:
+                self.loads += 1
+            self._warm = None if keep_alive == 0 else model
         return result
 
     def unload(self, model: str) -> None:
         """Free the model's memory now; never raises (it is only a courtesy to RAM)."""
-        started = self.clock.monotonic()
+        self._enter()
         try:
             self.backend.unload(model)
         except BackendError:
             pass
         finally:
-            self.seconds += self.clock.monotonic() - started
-        if self._warm == model:
-            self._warm = None
+            self._leave()
+        with self._lock:
+            if self._warm == model:
+                self._warm = None
 
     @property
     def warm_model(self) -> str | None:

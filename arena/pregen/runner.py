@@ -24,6 +24,8 @@ from arena.pregen.footprint import record_memory
 from arena.pregen.generate import AnswerMaker, FailureNote, MeteredBackend, ModelRef, Outcome
 from arena.pregen.planner import ModelWork, Plan
 from arena.pregen.records import RunProgress, record_failure
+from arena.pregen.slate import MAX_CONSECUTIVE_FAILURES, ParallelSlate
+from arena.pregen.slate import outcome_label as _label
 from arena.pregen.summary import RunSummary, outcome_line, summary_lines
 
 __all__ = [
@@ -36,9 +38,6 @@ __all__ = [
     "run_plan",
     "summary_lines",
 ]
-
-#: A model whose answers fail this many times in a row (after retries) is skipped.
-MAX_CONSECUTIVE_FAILURES = 3
 
 
 def run_plan(
@@ -63,7 +62,7 @@ def run_plan(
     return runner.execute(estimator or Estimator({}))
 
 
-class _Runner:
+class _Runner(ParallelSlate):
     """The state of one run: the metered backend, the counts, the summary."""
 
     def __init__(
@@ -91,6 +90,7 @@ class _Runner:
         self.remaining = {item.model_id: len(item.prompt_ids) for item in plan.work}
         self.total = plan.total
         self.done = 0
+        self.parallel = self.meter.parallel  # requests to one loaded model at once
 
     def execute(self, estimator: Estimator) -> RunSummary:
         self.estimator = estimator
@@ -131,6 +131,8 @@ class _Runner:
 
     def _model(self, item: ModelWork) -> bool:
         """Answer one model's prompts; False when the whole run must stop."""
+        if self.parallel > 1:
+            return self._slate(item, self.parallel)
         model = item.ref()
         consecutive = 0
         for index, prompt_id in enumerate(item.prompt_ids):
@@ -241,15 +243,3 @@ class _Runner:
                 self.clock.monotonic() - self.started,
             )
         )
-
-
-def _label(outcome: Outcome) -> str:
-    if outcome.response_id is not None:
-        return "stored"
-    if outcome.duplicate:
-        return "duplicate"
-    if outcome.failure is not None:
-        return "failed"
-    if outcome.excluded:
-        return "excluded"
-    return "skipped"

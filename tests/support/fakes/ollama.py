@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any, ClassVar
 
@@ -48,7 +49,10 @@ class FakeOllama(FakeServer):
     (put the last piece of text in the ``done`` chunk, as Ollama sometimes does),
     ``legacy_tags`` (list models with ``name`` only, like old servers), ``legacy_show``
     (``/api/show`` without ``capabilities``, like servers before 0.6.4), ``require_token``
-    (answer 401 unless ``Authorization: Bearer <token>``, like a reverse proxy).
+    (answer 401 unless ``Authorization: Bearer <token>``, like a reverse proxy),
+    ``num_parallel`` (generation slots of the loaded model, like ``OLLAMA_NUM_PARALLEL``;
+    default 1). ``max_in_flight`` and ``max_models_at_once`` record the most generations,
+    and the most distinct models, that were ever under way at once.
 
     A request's ``outcome`` is one of: ok, error, load, unload, client_gone, dropped,
     garbage, mid_stream_error, truncated.
@@ -75,7 +79,12 @@ class FakeOllama(FakeServer):
         self.legacy_tags = False
         self.legacy_show = False
         self.require_token: str | None = None
-        self._gen_lock = threading.Lock()  # the single generation slot
+        self.num_parallel = 1
+        self._slots = threading.Condition()  # the generation slots, all of one model
+        self._in_flight: dict[str, int] = {}  # model_key -> generations under way
+        self._loading = False
+        self.max_in_flight = 0
+        self.max_models_at_once = 0
         self._models: dict[str, FakeModel] = {}
         self._answers: dict[str | None, AnswerSource] = {}
         self._loads = 0
@@ -249,6 +258,8 @@ class FakeOllama(FakeServer):
             self._loads = 0
             self._load_history.clear()
             self._loaded = self._loaded_ctx = None
+        with self._slots:
+            self.max_in_flight = self.max_models_at_once = 0
 
     # -- internals used by the handler ------------------------------------------------------
 
@@ -272,6 +283,42 @@ class FakeOllama(FakeServer):
         options = request.get("options") or {}
         seed = f" (seed {options['seed']})" if options.get("seed") is not None else ""
         return f"Answer from {tag} to: {echo}{seed}"
+
+    @contextmanager
+    def _generation_slot(self, key: str, num_ctx: int | None) -> Iterator[tuple[bool, int]]:
+        """Wait for a slot, loading ``key`` if needed; yields whether a load happened and
+        when (``time.monotonic_ns``) the slot was had. Like
+        Ollama, a model shares its ``num_parallel`` slots; another model (or num_ctx) waits
+        until no generation is under way."""
+        with self._slots:
+            while True:
+                busy = sum(self._in_flight.values())
+                if not busy:
+                    break
+                with self._lock:
+                    warm = self._current_loaded() == key and self._loaded_ctx == num_ctx
+                if warm and not self._loading and busy < max(1, self.num_parallel):
+                    break
+                self._slots.wait()
+            self._in_flight[key] = self._in_flight.get(key, 0) + 1
+            self.max_in_flight = max(self.max_in_flight, sum(self._in_flight.values()))
+            self.max_models_at_once = max(self.max_models_at_once, len(self._in_flight))
+            self._loading = True  # the others wait until this request has its model
+        started = time.monotonic_ns()
+        try:
+            try:
+                loaded = self._ensure_loaded(key, num_ctx)
+            finally:
+                with self._slots:
+                    self._loading = False
+                    self._slots.notify_all()
+            yield loaded, started
+        finally:
+            with self._slots:
+                self._in_flight[key] -= 1
+                if not self._in_flight[key]:
+                    del self._in_flight[key]
+                self._slots.notify_all()
 
     def _ensure_loaded(self, key: str, num_ctx: int | None) -> bool:
         """Load ``key`` unless it is already in memory with the same num_ctx (caller holds

@@ -248,9 +248,7 @@ class OllamaHandler(FakeHandler):
                     fake._loaded = fake._loaded_ctx = None
             self._send_json(200, self._reply_stub(kind, name, "unload"), outcome="unload")
             return
-        with fake._gen_lock:
-            started = time.monotonic_ns()
-            loaded = fake._ensure_loaded(key, options.get("num_ctx"))
+        with fake._generation_slot(key, options.get("num_ctx")) as (loaded, started):
             # a load counts from arrival (waiting behind other work included); warm is quick
             load_ns = time.monotonic_ns() - (self._arrival if loaded else started)
             if not generating:
