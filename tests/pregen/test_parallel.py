@@ -7,6 +7,8 @@ Real HTTP to a fake Ollama with ``num_parallel`` slots."""
 from __future__ import annotations
 
 import itertools
+import json
+import signal
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,9 +23,10 @@ from arena.extensions import db
 from arena.models import GenerationFailure, Response
 from arena.pregen import BatchRequest, RunControl, run_batch
 from arena.pregen.generate import MeteredBackend
+from tests.pregen.test_kill import full_answer
 from tests.support.app import make_app
 from tests.support.fake_ollama import FakeOllama
-from tests.support.pregen import answers
+from tests.support.pregen import answers, spawn, subprocess_env, wait_for
 
 TAGS = ("llama3.2:1b", "qwen2.5:0.5b-instruct-q8_0", "gemma3:4b")
 WORDS = " ".join(f"word{i}" for i in range(20))
@@ -190,3 +193,53 @@ def test_visitors_are_served_only_with_no_request_under_way(
     assert fake_ollama.max_in_flight == PARALLEL
     with app3.app_context():
         assert db.session.scalar(select(db.func.count()).select_from(Response)) == 18
+
+
+@pytest.mark.slow
+def test_kill_9_mid_slate_never_stores_an_answer_twice(
+    app3: Flask, fake_ollama: FakeOllama, tmp_path: Path
+) -> None:
+    """kill -9 of ``scripts/pregenerate.py`` while requests of a slate are under way, then a
+    rerun: no (prompt, model) has two usable answers, none is partial, the work completes."""
+    fake_ollama.set_answer(None, full_answer)
+    fake_ollama.token_delay = 0.004
+    backends = [{"name": "ollama", "kind": "ollama", "url": fake_ollama.url, "parallel": 3}]
+    env = subprocess_env(
+        Path(app3.instance_path),
+        fake_ollama.url,
+        POOL_TARGET=PROMPTS,
+        BACKENDS=json.dumps(backends),
+    )
+    kills = 0
+    for _ in range(3):
+        process = spawn(["scripts/pregenerate.py"], env)
+        try:
+            # killed once requests are under way (or when the run is over: then no kill)
+            wait_for(lambda p=process: fake_ollama.max_in_flight >= 2 or p.poll() is not None)
+            if process.poll() is None:
+                process.send_signal(signal.SIGKILL)
+                kills += 1
+            process.wait(timeout=10)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        fake_ollama.reset()  # max_in_flight counts the next run's
+    assert kills >= 1, "every run finished before its kill"
+    final = spawn(["scripts/pregenerate.py"], env)
+    try:
+        out, err = final.communicate(timeout=60)
+    finally:
+        if final.poll() is None:
+            final.kill()
+            final.wait()
+    assert final.returncode == 0, (out, err)
+    stored = answers(app3)
+    pairs = [(r.prompt_id, r.model_id) for r in stored]
+    assert len(pairs) == len(set(pairs)) == len(TAGS) * PROMPTS
+    for response in stored:
+        expected = full_answer(
+            {"model": response.model.tag, "messages": [{"content": response.prompt.text}]}
+        )
+        assert response.text == expected, "partial answer stored"
+    assert fake_ollama.max_in_flight == 3  # the last run ran its slates in parallel too
