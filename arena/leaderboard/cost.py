@@ -137,25 +137,24 @@ def model_costs(
 
 def _answers(conn: Connection, category: str | None) -> np.ndarray:
     """The figures of every usable answer, in model order (-1 for a missing figure, 0 for an
-    unrecorded concurrency)."""
+    unrecorded concurrency).
+
+    Sorted here, not by the database: an ORDER BY would read the table in the order of the
+    model index, one random row access per answer (twice as slow on SQLite as a plain scan)."""
 
     def known(column: Any) -> Any:
         return func.coalesce(column, -1)
 
-    stmt = (
-        select(
-            Response.model_id,
-            known(Response.eval_count),
-            known(Response.eval_duration),
-            known(Response.prompt_eval_count),
-            known(Response.prompt_eval_duration),
-            known(Response.first_token_ns),
-            known(Response.load_duration),
-            func.coalesce(Response.options["concurrency"].as_integer(), 0),
-        )
-        .where(Response.status == "ok")
-        .order_by(Response.model_id)
-    )
+    stmt = select(
+        Response.model_id,
+        known(Response.eval_count),
+        known(Response.eval_duration),
+        known(Response.prompt_eval_count),
+        known(Response.prompt_eval_duration),
+        known(Response.first_token_ns),
+        known(Response.load_duration),
+        func.coalesce(Response.options["concurrency"].as_integer(), 0),
+    ).where(Response.status == "ok")
     if category:
         stmt = stmt.where(
             Response.prompt_id.in_(select(Prompt.id).where(Prompt.category == category))
@@ -164,7 +163,8 @@ def _answers(conn: Connection, category: str | None) -> np.ndarray:
     # The raw DBAPI cursor: plain numbers, no Row object per answer (as board.load_vote_log).
     data: np.ndarray = np.fromiter(result.cursor, dtype=_ANSWER_DTYPE)  # type: ignore[call-overload]
     result.close()
-    return data
+    ordered: np.ndarray = data[np.argsort(data["model"], kind="stable")]
+    return ordered
 
 
 def _measure(base: ModelCost, rows: np.ndarray, min_alone: int) -> ModelCost:

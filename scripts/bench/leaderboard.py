@@ -3,12 +3,19 @@
 Run from the project root (builds a throw-away instance in a temporary folder):
 
     .venv/bin/python scripts/bench/leaderboard.py [--models 40] [--votes 1000000] [--answers]
+        [--extra-prompts 0]
 
 Prints the time of the data signature every request reads, of the first (computing) and of a
 cached ``get_board``, of a cached ``/leaderboard`` page, and the time and memory of streaming
 the whole vote log as CSV. ``--answers`` stores one answer per (prompt, model) first, Markdown
-of varied length, so the votes carry style features and the board fits the style control
-too (the first board also counts every answer's features, which later boards reuse).
+of varied length with its speed figures, so the votes carry style features and the board fits
+the style control too (the first board also counts every answer's features, which later boards
+reuse); ``--extra-prompts N`` adds N prompts (answered too) for a larger answer table.
+
+It also times the board computed without and with the measured cost columns
+(``arena.leaderboard.cost``: per-model medians of the answers' speeds, memory, the Pareto
+front), alternately, twice each, and prints the best of each and their ratio, and the cost
+columns' own query and arithmetic alone.
 """
 
 from __future__ import annotations
@@ -21,6 +28,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import argparse  # noqa: E402
+import hashlib  # noqa: E402
+import json  # noqa: E402
 import random  # noqa: E402
 import resource  # noqa: E402
 import sqlite3  # noqa: E402
@@ -28,9 +37,13 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 from datetime import datetime, timedelta  # noqa: E402
 
+from sqlalchemy import Connection  # noqa: E402
+
 from arena import create_app, leaderboard  # noqa: E402
 from arena.extensions import db  # noqa: E402
-from arena.leaderboard.filters import parse_filters  # noqa: E402
+from arena.leaderboard.board import compute_board  # noqa: E402
+from arena.leaderboard.cost import model_costs  # noqa: E402
+from arena.leaderboard.filters import Filters, parse_filters  # noqa: E402
 from arena.models import Model  # noqa: E402
 from arena.ops.setup import ensure_database  # noqa: E402
 
@@ -45,8 +58,26 @@ def answer_text(rng: random.Random) -> str:
     return "\n".join(lines)
 
 
+def add_prompts(instance: Path, count: int) -> None:
+    """``count`` more prompts, beside the built-in bank."""
+    connection = sqlite3.connect(instance / "arena.db")
+    rows = []
+    for k in range(count):
+        text = f"Benchmark prompt number {k}: explain something."
+        digest = hashlib.sha256(text.encode()).hexdigest()
+        rows.append((text, digest, ("coding", "writing", "reasoning", "general")[k % 4]))
+    connection.executemany(
+        "INSERT INTO prompt (text, text_hash, html_version, category, source, shared, showcase,"
+        " created_at) VALUES (?, ?, 0, ?, 'import', 1, 0, '2026-01-01 00:00:00.000000')",
+        rows,
+    )
+    connection.commit()
+    connection.close()
+
+
 def fill_answers(instance: Path, models: int) -> int:
-    """One usable answer per (prompt, model); how many."""
+    """One usable answer per (prompt, model), with the speed figures a backend reports and
+    the concurrency it ran under (mostly alone); how many."""
     rng = random.Random(2)
     connection = sqlite3.connect(instance / "arena.db")
     prompts = [row[0] for row in connection.execute("SELECT id FROM prompt")]
@@ -54,11 +85,21 @@ def fill_answers(instance: Path, models: int) -> int:
     for prompt_id in prompts:
         for model_id in range(1, models + 1):
             text = answer_text(rng)
-            rows.append((prompt_id, model_id, text, len(text) // 4, 10**9))
+            tokens = len(text) // 4 + 1
+            speed = 80.0 / (1 + model_id % 8) * rng.uniform(0.8, 1.2)
+            options = json.dumps({"temperature": 0.7, "concurrency": rng.choice((1, 1, 1, 2))})
+            load = rng.choice((5_000_000, 5_000_000, 5_000_000, 2_000_000_000))
+            generation = int(tokens / speed * 1e9)
+            reading = int(rng.uniform(0.1, 0.5) * 1e9)
+            first = load + reading + int(0.05e9)
+            rows.append(
+                (prompt_id, model_id, text, options, tokens, generation, 40, reading, load, first)
+            )
     connection.executemany(
         "INSERT INTO response (prompt_id, model_id, text, html_version, status, options,"
-        " eval_count, eval_duration, created_at)"
-        " VALUES (?, ?, ?, 0, 'ok', '{}', ?, ?, '2026-01-01 00:00:00.000000')",
+        " eval_count, eval_duration, prompt_eval_count, prompt_eval_duration, load_duration,"
+        " first_token_ns, created_at)"
+        " VALUES (?, ?, ?, 0, 'ok', ?, ?, ?, ?, ?, ?, ?, '2026-01-01 00:00:00.000000')",
         rows,
     )
     connection.commit()
@@ -74,7 +115,14 @@ def fill(instance: Path, models: int, votes: int) -> None:
         for i in range(models):
             size = (0.5, 1.0, 1.5, 3.0, 4.0, 7.0, 8.0, 9.0)[i % 8]
             db.session.add(
-                Model(tag=f"model-{i:03d}:{size:g}b", display_name=f"m{i}", params_b=size)
+                Model(
+                    tag=f"model-{i:03d}:{size:g}b",
+                    display_name=f"m{i}",
+                    params_b=size,
+                    memory_bytes=int(size * 0.7e9) + 300_000_000,
+                    memory_source="ps",
+                    disk_bytes=int(size * 0.6e9),
+                )
             )
         db.session.commit()
         db.engine.dispose()
@@ -110,11 +158,28 @@ def timed(label: str, fn, repeat: int = 1) -> object:
     return result
 
 
+def cost_overhead(conn: Connection, filters: Filters) -> None:
+    """The board without and with the cost columns, alternately, twice each (best of each),
+    and the cost columns' own work alone."""
+    times: dict[bool, list[float]] = {False: [], True: []}
+    for _ in range(2):
+        for costs in (False, True):
+            started = time.perf_counter()
+            compute_board(conn, filters, "bench", costs=costs)
+            times[costs].append(time.perf_counter() - started)
+    without, with_costs = min(times[False]), min(times[True])
+    print(f"{'compute_board, no cost columns (best of 2)':<44} {without * 1000:9.1f} ms")
+    print(f"{'compute_board, with cost columns (best of 2)':<44} {with_costs * 1000:9.1f} ms")
+    print(f"{'  ratio with / without':<44} {with_costs / without:9.3f}")
+    timed("model_costs alone (cost columns' query)", lambda: model_costs(conn), 5)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", type=int, default=40)
     parser.add_argument("--votes", type=int, default=1_000_000)
     parser.add_argument("--answers", action="store_true", help="store answers (style control)")
+    parser.add_argument("--extra-prompts", type=int, default=0, help="more prompts to answer")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         instance = Path(folder)
@@ -125,6 +190,7 @@ def main() -> None:
             f"{time.perf_counter() - started:.0f} s"
         )
         if args.answers:
+            add_prompts(instance, args.extra_prompts)
             print(f"{fill_answers(instance, args.models):,} answers stored")
         # The vote log is streamed by the request here, whatever its size, to time the
         # stream itself (scripts/bench/exports.py times the large exports built as files).
@@ -147,6 +213,8 @@ def main() -> None:
             timed("get_board, size class 4-9B, first", lambda: leaderboard.get_board(mid))
             ties = parse_filters({"exclude_ties": "1"}, app.config["SIZE_CLASS_BOUNDS_B"])
             timed("get_board, ties excluded, first", lambda: leaderboard.get_board(ties))
+            with db.engine.connect() as conn:
+                cost_overhead(conn, parse_filters({}, app.config["SIZE_CLASS_BOUNDS_B"]))
             if getattr(board, "style", None):
                 print(
                     f"style control: {board.style['votes_with_answers']:,} votes with answers,"
