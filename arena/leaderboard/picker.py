@@ -36,6 +36,8 @@ from arena.play.focus import MAX_FOCUS_MODELS, make_token
 from arena.play.slugs import model_slugs
 
 PICK_PARAMS = ("ram_gb", "min_tps", "category")
+#: The verdict names at most this many models too close to call, then counts the others.
+NAMED = 4
 GIB = 1024**3
 
 
@@ -230,7 +232,9 @@ def decide(
     overlap = overlapping(ordered)
     focus = None
     if overlap:
+        # The best of them: a focus spread over many models would settle nothing soon.
         chosen = [model_ids[c.model] for c in overlap if c.model in model_ids]
+        chosen = chosen[:MAX_FOCUS_MODELS]
         if len(chosen) >= 2:
             focus = make_token(chosen)
     return Pick(
@@ -247,8 +251,8 @@ def decide(
 
 def overlapping(ordered: Sequence[Candidate]) -> list[Candidate]:
     """The best model and every other whose interval overlaps the best's (or that never met
-    the best's group: not comparable), best first, at most ``MAX_FOCUS_MODELS``; empty when
-    the best stands alone (or there is at most one model)."""
+    the best's group: not comparable), best first; empty when the best stands alone (or
+    there is at most one model)."""
     if len(ordered) < 2:
         return []
     best = ordered[0]
@@ -257,11 +261,15 @@ def overlapping(ordered: Sequence[Candidate]) -> list[Candidate]:
         for c in ordered[1:]
         if c.group != best.group or (c.high >= best.low and c.low <= best.high)
     ]
-    return [best, *close][:MAX_FOCUS_MODELS] if close else []
+    return [best, *close] if close else []
 
 
-def _names(candidates: Sequence[Candidate]) -> str:
+def _names(candidates: Sequence[Candidate], most: int = NAMED) -> str:
+    """ "A", "A and B", "A, B and C", or past ``most``: "A, B, C, D and 3 other models"."""
     names = [c.display_name for c in candidates]
+    if len(names) > most:
+        rest = len(names) - most
+        names = [*names[:most], f"{rest} other model{'' if rest == 1 else 's'}"]
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 

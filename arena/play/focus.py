@@ -1,7 +1,7 @@
 """Focus: the picker's "settle it" battles, drawn mostly from a few chosen models.
 
 When the picker finds the best models too close to call, it offers a link carrying a
-*focus*: an opaque token (signed with the app's ``SECRET_KEY``, so nobody can forge one) that
+*focus*: a token (signed with the app's ``SECRET_KEY``, so nobody can forge one) that
 names those models. A visitor who follows it gets their next :data:`FOCUS_BATTLES` battles
 under focus: each battle is a pair of focus models with probability :data:`FOCUS_SHARE`,
 otherwise a pair chosen by the usual rule (``MATCHMAKING``), so the visitor never knows which
@@ -43,10 +43,12 @@ def _serializer() -> URLSafeTimedSerializer:
 
 
 def make_token(model_ids: Sequence[int]) -> str:
-    """An opaque, signed token naming ``model_ids`` (two or more distinct ids)."""
-    ids = sorted(set(int(m) for m in model_ids))[:MAX_FOCUS_MODELS]
-    if len(ids) < 2:
-        raise ValueError("a focus needs at least two models")
+    """A signed token naming ``model_ids`` (two to ``MAX_FOCUS_MODELS`` distinct ids): it
+    cannot be forged or altered, though its ids are only encoded (the visitor who gets it
+    has just been shown those models' names)."""
+    ids = sorted(set(int(m) for m in model_ids))
+    if not 2 <= len(ids) <= MAX_FOCUS_MODELS:
+        raise ValueError(f"a focus names 2 to {MAX_FOCUS_MODELS} models, not {len(ids)}")
     return _serializer().dumps(ids)
 
 

@@ -25,7 +25,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 from arena.leaderboard.filters import known_categories
 from arena.leaderboard.picker import GIB, Pick, PickError, parse_pick, pick
-from arena.play.focus import FOCUS_BATTLES, FocusError, read_token
+from arena.play.focus import FOCUS_BATTLES, MAX_FOCUS_MODELS, FocusError, read_token
 from arena.web.session import start_focus
 
 bp = Blueprint("pick", __name__)
@@ -56,6 +56,7 @@ def form() -> tuple[str, int]:
         categories=categories,
         settle_url=_settle_url(result),
         focus_battles=FOCUS_BATTLES,
+        max_focus=MAX_FOCUS_MODELS,
         gib=GIB,
         model_pages="models.show" in current_app.view_functions,
     )

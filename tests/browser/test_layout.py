@@ -159,6 +159,7 @@ def test_battle_and_reveal(screens: dict[str, Visitor], screen: str) -> None:
 PAGES = {
     "leaderboard": "/leaderboard",
     "leaderboard-style": "/leaderboard?style=control",
+    "pick": "/pick?min_tps=1",
     "status": "/status",
 }
 

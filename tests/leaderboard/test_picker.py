@@ -16,7 +16,7 @@ from arena.leaderboard.picker import (
     overlapping,
     parse_pick,
 )
-from arena.play.focus import read_token
+from arena.play.focus import make_token, read_token
 
 GIB = 1024**3
 
@@ -124,3 +124,15 @@ def test_single_and_empty() -> None:
     none = decide(PickQuery(ram_gb=1), 3, [], [cand("x", 1, 0, 2, memory=None)], {"x": 1})
     assert none.verdict == "No rated model fits these limits." and none.models == []
     assert [c.model for c in none.unknown_cost] == ["x"]
+
+
+def test_many_close_models_are_counted_and_the_best_six_focused(app: Flask) -> None:
+    models = [cand(f"m{k}", 1000 - k, None, None) for k in range(8)]  # nothing bounded yet
+    ids = {f"m{k}": 100 + k for k in range(8)}
+    with app.test_request_context():
+        pick = decide(PickQuery(), 8, models, [], ids)
+        assert len(pick.overlap) == 8
+        assert pick.verdict.startswith("M0, M1, M2, M3 and 4 other models are too close")
+        assert pick.focus is not None and read_token(pick.focus) == tuple(range(100, 106))
+        with pytest.raises(ValueError, match="2 to 6"):
+            make_token(list(range(7)))
