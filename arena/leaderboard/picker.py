@@ -194,7 +194,7 @@ def _fits(candidate: Candidate, query: PickQuery) -> bool:
 def candidates(board: Board, costs: Mapping[int, ModelCost], query: PickQuery) -> Pick:
     """The pick from a computed board and the measured costs (reads the models' ids and
     slugs)."""
-    ids = _model_ids(board)
+    ids, enabled = _model_ids(board)
     slugs = model_slugs()
     fitting: list[Candidate] = []
     unknown: list[Candidate] = []
@@ -210,7 +210,9 @@ def candidates(board: Board, costs: Mapping[int, ModelCost], query: PickQuery) -
             unknown.append(_with_unknown(candidate, missing))
         elif _fits(candidate, query):
             fitting.append(candidate)
-    return decide(query, board.votes, fitting, unknown, ids, _notes(fitting, costs, ids))
+    # Only enabled models are served in battles: a focus can settle nothing about the others.
+    focusable = {tag: model_id for tag, model_id in ids.items() if model_id in enabled}
+    return decide(query, board.votes, fitting, unknown, focusable, _notes(fitting, costs, ids))
 
 
 def _with_unknown(candidate: Candidate, missing: tuple[str, ...]) -> Candidate:
@@ -226,7 +228,8 @@ def decide(
     notes: list[str] | None = None,
 ) -> Pick:
     """Order the fitting models, find those too close to call with the best, and say so
-    (``model_ids``: tag -> ``Model.id``, for the "settle it" token)."""
+    (``model_ids``: tag -> ``Model.id`` of the models battles may serve, for the "settle it"
+    token; without two of them among the close models there is no token)."""
     ordered = sorted(fitting, key=lambda c: (-c.bt, -c.low, c.model))
     unknown = sorted(unknown, key=lambda c: (-c.bt, -c.low, c.model))
     overlap = overlapping(ordered)
@@ -292,12 +295,15 @@ def verdict(ordered: Sequence[Candidate], overlap: Sequence[Candidate], votes: i
     )
 
 
-def _model_ids(board: Board) -> dict[str, int]:
+def _model_ids(board: Board) -> tuple[dict[str, int], set[int]]:
+    """The board's models' ids by tag, and which of them are enabled."""
     tags = [row["model"] for row in board.rows]
     if not tags:
-        return {}
-    rows = db.session.execute(select(Model.tag, Model.id).where(Model.tag.in_(tags)))
-    return {tag: model_id for tag, model_id in rows}
+        return {}, set()
+    rows = db.session.execute(
+        select(Model.tag, Model.id, Model.enabled).where(Model.tag.in_(tags))
+    ).all()
+    return {tag: model_id for tag, model_id, _ in rows}, {m for _, m, on in rows if on}
 
 
 def _notes(

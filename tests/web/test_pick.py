@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select, update
 
 from arena.extensions import db
-from arena.models import Battle, Vote
+from arena.models import Battle, Model, Vote
 from arena.play.focus import FOCUS_BATTLES
 from tests.support.battles import battle_id_of
 from tests.support.leaderboard_data import add_models, add_votes
@@ -159,3 +159,17 @@ def test_leaderboard_can_leave_targeted_votes_out(app: Flask, client: FlaskClien
     html = client.get("/leaderboard?targeted=exclude").get_data(as_text=True)
     assert 'name="targeted" value="exclude" checked' in html
     assert "2 votes counted" in html
+
+
+def test_no_settle_link_for_disabled_models(app: Flask, client: FlaskClient) -> None:
+    """Battles serve enabled models only: close models of which fewer than two are enabled
+    are still called too close, without a link that could settle nothing."""
+    ids = setup_arena(app)
+    add_votes(app, decisive("alpha:7b", "beta:3b", 3, 2))
+    with app.app_context():
+        db.session.execute(update(Model).where(Model.id == ids["beta:3b"]).values(enabled=False))
+        db.session.commit()
+    document = client.get("/api/pick.json").get_json()
+    assert document["overlap"] == ["alpha:7b", "beta:3b"]
+    assert "too close to call" in document["verdict"] and document["settle_url"] is None
+    assert "vote on blind battles" not in client.get("/pick").get_data(as_text=True)
