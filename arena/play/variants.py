@@ -67,7 +67,7 @@ OPTIONS: dict[str, OptionRule] = {
 #: Options that exist but no variant may set, and why.
 REFUSED: dict[str, str] = {
     "seed": "the arena draws a new seed for every answer (a regeneration needs another one)",
-    "think": "thinking is set per model (`Model.think`), not per variant",
+    "think": "thinking is set with `flask --app arena models think TAG`, not as an option",
 }
 #: Ollama's runner options: changing one reloads the model, which its variants share.
 RUNNER_OPTIONS = frozenset(
