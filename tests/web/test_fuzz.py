@@ -11,7 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 # Every field the arena reads, with garbage and near-miss values.
-QUERY_NAMES = ["sort", "category", "size", "from", "to", "exclude_ties", "already", "format", "x"]
+QUERY_NAMES = [
+    "sort", "category", "size", "from", "to", "exclude_ties", "already", "format", "x",
+    "targeted", "ram_gb", "min_tps", "focus",
+]  # fmt: skip
 GET_PATHS = [
     "/",
     "/leaderboard",
@@ -23,6 +26,9 @@ GET_PATHS = [
     "/api/leaderboard.csv",
     "/api/votes.csv",
     "/api/votes.jsonl",
+    "/pick",
+    "/api/pick.json",
+    "/pick/settle",
 ]
 PATH_TEMPLATES = ["/battle/{}", "/ask/{}", "/ask/{}.json", "/static/{}"]
 
@@ -32,6 +38,7 @@ nasty_text = st.one_of(
     st.sampled_from(
         ["", " ", "a", "b", "tie", "both_bad", "bt", "elo", "score", "2026-01-01", "2026-13-45",
          "1e309", "-1", "NaN", "true", "yes", "0", "le2", "gt9", "../../etc/passwd", "%00",
+         "exclude", "include", "4", "0.5",
          "\x00", "' OR 1=1 --", "<script>alert(1)</script>", "x" * 5000, "ü" * 300]
     ),
 )  # fmt: skip
