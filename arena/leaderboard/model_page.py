@@ -40,6 +40,8 @@ RATING_FIELDS = (
     "losses",
     "ties",
     "both_bad",
+    # No other model of its group is as well rated, as fast and as small (cost.add_cost_columns).
+    "on_pareto_front",
 )
 #: The speed and memory figures a page shows of a :class:`ModelCost`.
 COST_FIELDS = (

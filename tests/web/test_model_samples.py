@@ -186,6 +186,11 @@ def test_the_reveal_links_both_models_pages(
     assert len(links) == 2
     for slug in links:
         assert client.get(f"/models/{slug}").status_code == 200
+    # Speed and memory are known (answers' stats, /api/ps): the winner is on the Pareto front.
+    rated = [m for m in client.get("/api/models.json").get_json()["models"] if m["rating"]]
+    assert len(rated) == 2 and rated[0]["rating"]["on_pareto_front"] is True
+    assert rated[0]["cost"]["tokens_per_second"] and rated[0]["cost"]["memory_bytes"]
+    assert 'class="badge front"' in client.get("/models").get_data(as_text=True)
 
 
 def test_an_expired_open_battle_no_longer_holds_a_showcase_answer_back(
