@@ -6,6 +6,7 @@ both ways, thinking off arena-wide, a reply cut while thinking, first-token time
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -14,8 +15,10 @@ from sqlalchemy import select
 
 from arena.extensions import db
 from arena.models import Battle, Model, Response
+from tests.support.app import make_app
 from tests.support.battles import NEUTRAL_ANSWER, battle_id_of
 from tests.support.fake_ollama import FakeOllama
+from tests.support.fake_openai import FakeOpenAI
 from tests.support.fakes.ollama_api import FakeModel
 from tests.support.pregen import answers
 
@@ -190,3 +193,34 @@ def test_a_reply_cut_while_thinking_is_no_answer(
             "degenerate answer: no answer, stopped at the token limit after"
         )
     assert [r.model.tag for r in answers(app) if r.model.tag in (QWEN3, R1)] == []
+
+
+def test_an_openai_compatible_thinking_model_through_pregeneration(
+    tmp_path: Path, fake_openai: FakeOpenAI
+) -> None:
+    thinker, other = fake_openai.models
+    fake_openai.set_reasoning(thinker, THOUGHT)
+    fake_openai.set_answer(None, NEUTRAL_ANSWER)
+    backends = [{"name": "lms", "kind": "openai", "url": fake_openai.url}]
+    app = make_app(tmp_path / "instance", "http://127.0.0.1:9", BACKENDS=backends)
+    try:
+        runner = app.test_cli_runner()
+        assert runner.invoke(args=["models", "sync"]).exit_code == 0
+        result = runner.invoke(args=["pregenerate", "--prompts", "1"])
+        assert result.exit_code == 0, result.output
+        stored = {r.model.tag: r for r in answers(app)}
+        assert stored[thinker].text == NEUTRAL_ANSWER
+        assert stored[thinker].thinking == THOUGHT
+        assert stored[thinker].thinking_tokens == len(THOUGHT.split())
+        assert stored[other].thinking is None
+        assert all(r.first_token_ns for r in stored.values())
+        sent = [r.body for r in fake_openai.requests_to("/v1/chat/completions")]
+        assert sent and not any("reasoning_effort" in body for body in sent)
+
+        app.config["THINK_DEFAULT"] = "off"
+        assert runner.invoke(args=["pregenerate", "--prompts", "2"]).exit_code == 0
+        later = [r.body for r in fake_openai.requests_to("/v1/chat/completions")][len(sent) :]
+        assert later and all(body["reasoning_effort"] == "none" for body in later)
+    finally:
+        with app.app_context():
+            db.engine.dispose()
