@@ -33,6 +33,7 @@ import json  # noqa: E402
 import random  # noqa: E402
 import resource  # noqa: E402
 import sqlite3  # noqa: E402
+import statistics  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from datetime import datetime, timedelta  # noqa: E402
@@ -158,20 +159,34 @@ def timed(label: str, fn, repeat: int = 1) -> object:
     return result
 
 
-def cost_overhead(conn: Connection, filters: Filters) -> None:
-    """The board without and with the cost columns, alternately, twice each (best of each),
-    and the cost columns' own work alone."""
-    times: dict[bool, list[float]] = {False: [], True: []}
-    for _ in range(2):
+def cost_overhead(conn: Connection, filters: Filters, rounds: int = 3) -> None:
+    """The board without and with the cost columns, alternately, ``rounds`` times each: the
+    best and median wall-clock time of each, the best CPU time of the process (less disturbed
+    by other work on a shared machine), the ratios; then the cost columns' own work alone."""
+    wall: dict[bool, list[float]] = {False: [], True: []}
+    cpu: dict[bool, list[float]] = {False: [], True: []}
+    for _ in range(rounds):
         for costs in (False, True):
-            started = time.perf_counter()
+            started, started_cpu = time.perf_counter(), time.process_time()
             compute_board(conn, filters, "bench", costs=costs)
-            times[costs].append(time.perf_counter() - started)
-    without, with_costs = min(times[False]), min(times[True])
-    print(f"{'compute_board, no cost columns (best of 2)':<44} {without * 1000:9.1f} ms")
-    print(f"{'compute_board, with cost columns (best of 2)':<44} {with_costs * 1000:9.1f} ms")
-    print(f"{'  ratio with / without':<44} {with_costs / without:9.3f}")
-    timed("model_costs alone (cost columns' query)", lambda: model_costs(conn), 5)
+            wall[costs].append(time.perf_counter() - started)
+            cpu[costs].append(time.process_time() - started_cpu)
+    for costs, label in ((False, "no cost columns"), (True, "with cost columns")):
+        print(
+            f"{'compute_board, ' + label:<44} {min(wall[costs]) * 1000:9.1f} ms"
+            f"  (median {statistics.median(wall[costs]) * 1000:.0f} ms,"
+            f" CPU {min(cpu[costs]) * 1000:.0f} ms; {rounds} runs)"
+        )
+    without = min(wall[False])
+    print(f"{'  ratio with / without, wall (best)':<44} {min(wall[True]) / without:9.3f}")
+    print(f"{'  ratio with / without, CPU (best)':<44} {min(cpu[True]) / min(cpu[False]):9.3f}")
+    cost = float("inf")
+    for _ in range(5):
+        started = time.perf_counter()
+        model_costs(conn)
+        cost = min(cost, time.perf_counter() - started)
+    print(f"{'model_costs alone (best of 5)':<44} {cost * 1000:9.1f} ms")
+    print(f"{'  model_costs / board without (best)':<44} {cost / without:9.3f}")
 
 
 def main() -> None:
