@@ -200,3 +200,33 @@ def test_charts_without_any_measured_cost(app: Flask, client: FlaskClient) -> No
         assert "Not shown" in figure["layout"]["xaxis"]["title"]["text"]
     rows = client.get("/api/leaderboard.json").get_json()["models"]
     assert not any(row["on_pareto_front"] for row in rows)
+
+
+def test_the_page_says_how_figures_were_taken(app: Flask, client: FlaskClient) -> None:
+    """Speeds measured with other requests under way carry their note; first tokens estimated
+    from load plus prompt reading are marked."""
+    add_models(app, {"busy:1b": 1.0, "calm:1b": 1.0})
+    with app.app_context():
+        ids = {tag: model_id for tag, model_id in db.session.execute(select(Model.tag, Model.id))}
+        prompts = db.session.scalars(select(Prompt.id).order_by(Prompt.id).limit(2)).all()
+        for prompt_id in prompts:
+            shared = _answer(ids["busy:1b"], prompt_id, 10.0)
+            shared.options = {"concurrency": 3}
+            calm = _answer(ids["calm:1b"], prompt_id, 20.0)
+            calm.first_token_ns = None
+            calm.load_duration, calm.prompt_eval_duration = int(1e9), int(0.5e9)
+            db.session.add_all([shared, calm])
+        db.session.commit()
+    add_votes(app, [("busy:1b", "calm:1b", "a"), ("calm:1b", "busy:1b", "a")])
+    html = client.get("/leaderboard").get_data(as_text=True)
+    cost = html[html.index('id="cost"') : html.index('id="more"')]
+    busy = re.search(r"busy:1b.*?</tr>", cost, re.S)
+    calm = re.search(r"calm:1b.*?</tr>", cost, re.S)
+    assert busy and calm
+    assert "<sup title=" in busy[0] and "est." not in busy[0]
+    assert "1.50 s" in calm[0] and "est." in calm[0] and '<sup title="From' not in calm[0]
+    assert "busy:1b: From all 2 answers, too few of which ran alone (0)" in html
+    assert "up to 3 at once" in html
+    document = client.get("/api/leaderboard.json").get_json()
+    rows = {row["model"]: row for row in document["models"]}
+    assert rows["busy:1b"]["concurrency"] == 3 and rows["calm:1b"]["concurrency"] == 1
