@@ -210,6 +210,9 @@ class EmbeddedBackend(EmbeddedFacts):
             collector = self._generate(server, spec, messages, options, on_token)
             self._generated(spec.tag)
         finally:
+            # No reference to the server outlives the generation: the last one is _drop's,
+            # under the lock, so a server is never torn down while another loads (a hang).
+            server = None
             with self._lock:
                 self._active -= 1
                 if not self._active:  # the last one out applies its keep_alive
@@ -350,6 +353,8 @@ class EmbeddedBackend(EmbeddedFacts):
             server.handle_chat_completions(request, collector)
         except ValueError as exc:  # xllamacpp checks the request's shape before running it
             raise BackendError(f"llama.cpp rejected the request for {spec.tag!r}: {exc}") from exc
+        finally:
+            del server  # not kept alive by a traceback (see chat)
         if collector.raised is not None:
             raise collector.raised
         if collector.error is not None:

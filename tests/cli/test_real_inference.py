@@ -1,6 +1,6 @@
 """Real inference end to end: the embedded backend (llama.cpp in-process) with the PyPI-packaged
-SmolLM2 135M through the `pregenerate` command, a battle page, a vote and the leaderboard;
-and `flask --app arena demo` preparing its pool with both packaged models.
+SmolLM2 135M through the `pregenerate` command (two sequences at once), a battle page, a vote
+and the leaderboard; and `flask --app arena demo` preparing its pool with both packaged models.
 
 Skipped only when the optional packages are missing (`scripts/install-local.sh` installs them).
 """
@@ -41,7 +41,8 @@ def embedded_app(tmp_path: Path, fake_ollama: FakeOllama) -> Iterator[Flask]:
     app = make_app(
         tmp_path / "instance",
         fake_ollama.url,
-        BACKENDS=[{"name": "local", "kind": "embedded", "files": {TWIN: str(gguf)}}],
+        # two sequences of the loaded model at once (llama.cpp's parallel slots)
+        BACKENDS=[{"name": "local", "kind": "embedded", "files": {TWIN: str(gguf)}, "parallel": 2}],
         GEN_NUM_PREDICT=48,
         GEN_NUM_CTX=2048,
     )
@@ -71,6 +72,10 @@ def test_pregeneration_battle_vote_and_leaderboard_with_smollm2(embedded_app: Fl
             assert answer.model.backend == "local"
             assert answer.eval_count is not None and 0 < answer.eval_count <= 48
             assert answer.tokens_per_second is not None and answer.tokens_per_second > 0
+        # Each slate's first two requests ran at once (3 prompts, 2 sequences).
+        assert {(a.options or {}).get("concurrency") for a in answers} >= {2}
+        pairs = [(a.prompt_id, a.model_id) for a in answers]
+        assert len(pairs) == len(set(pairs))
 
     client = embedded_app.test_client()
     page = client.get("/")
