@@ -211,7 +211,7 @@ class EmbeddedBackend(EmbeddedFacts):
             self._generated(spec.tag)
         finally:
             # No reference to the server outlives the generation: the last one is _drop's,
-            # under the lock, so a server is never torn down while another loads (a hang).
+            # under the lock, so a server is never torn down while another loads.
             server = None
             with self._lock:
                 self._active -= 1

@@ -20,6 +20,17 @@ process used during the pass (all threads).
 
     .venv/bin/python scripts/bench/real_model.py [--prompts 4] [--num-predict 128] [--rounds 4]
         [--models smollm2,gemma3] [--threads 2]
+
+With ``--parallel 1,2,4,8`` it measures instead the backend's ``parallel`` setting: for each
+level, one pre-generation run (``run_batch``, fresh instance) of the embedded SmolLM2 135M
+registered twice (the same GGUF under a second tag, so every prompt makes a battle), with
+that many sequences of the loaded model at once. It prints the aggregate generated tokens/s
+(all answers' tokens over the run's wall time, loads included), the CPU time, pool battles
+per CPU-hour, and the ratio to level 1 (today's serial runner, run first and again last to
+show the machine's drift)::
+
+    .venv/bin/python scripts/bench/real_model.py --parallel 1,2,4,8 [--prompts 8]
+        [--num-predict 64] [--threads 2]
 """
 
 from __future__ import annotations
@@ -152,6 +163,96 @@ def direct_pass(
     return Pass(tokens, seconds)
 
 
+TWIN = "smollm2-twin:135m"  # SmolLM2's GGUF under a second tag: a second contestant
+
+
+@dataclass
+class Level:
+    parallel: int
+    tokens: int
+    seconds: float
+    cpu_seconds: float
+    battles: int
+    concurrency: float  # the answers' mean recorded concurrency
+
+    @property
+    def rate(self) -> float:
+        return self.tokens / self.seconds
+
+    @property
+    def battles_per_cpu_hour(self) -> float:
+        return self.battles / (self.cpu_seconds / 3600)
+
+
+def parallel_level(args: argparse.Namespace, cache: Path, parallel: int) -> Level:
+    """One pre-generation run of SmolLM2 and its twin with ``parallel`` sequences at once."""
+    gguf = next(spec for spec in packaged_models(cache) if spec.tag == SMOLLM2_TAG).locate()
+    with tempfile.TemporaryDirectory(prefix="arena-bench-") as tmp:
+        config = settings(Path(tmp) / "instance", args, cache)
+        entry = config["BACKENDS"][0]  # type: ignore[index]
+        entry.update(parallel=parallel, files={TWIN: str(gguf)}, packaged=True)
+        app = create_app(config)
+        ensure_database(app)
+        with app.app_context():
+            backend = get_backend("embedded")
+            for tag in (SMOLLM2_TAG, TWIN):
+                catalogue.add_model(backend, tag)
+            request = BatchRequest(n_prompts=args.prompts, tags=[SMOLLM2_TAG, TWIN])
+            cpu, started = time.process_time(), time.perf_counter()
+            result = run_batch(request, rng=random.Random(7))
+            seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+            assert result.summary is not None and not result.summary.failures, result.summary
+            rows = db.session.scalars(select(Response).where(Response.status == "ok")).all()
+            tokens = sum(row.eval_count or 0 for row in rows)
+            answered: dict[int, int] = {}
+            for row in rows:
+                answered[row.prompt_id] = answered.get(row.prompt_id, 0) + 1
+            battles = sum(count * (count - 1) // 2 for count in answered.values())
+            levels = [int((row.options or {}).get("concurrency", 1)) for row in rows]
+            backend.close()  # type: ignore[attr-defined]
+            db.engine.dispose()
+    return Level(parallel, tokens, seconds, cpu, battles, statistics.mean(levels))
+
+
+def parallel_curve(args: argparse.Namespace, cache: Path) -> None:
+    """The ``--parallel`` levels, serial first and again last; one line each, then ratios."""
+    levels = [int(level) for level in args.parallel.split(",")]
+    order = [1, *(level for level in levels if level != 1), 1]
+    print(
+        f"embedded SmolLM2 135M and its twin, {args.prompts} prompts each, num_predict "
+        f"{args.num_predict}, {args.threads} threads, levels {order}; {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.2f}"
+    )
+    results: list[Level] = []
+    for parallel in order:
+        level = parallel_level(args, cache, parallel)
+        results.append(level)
+        print(
+            f"parallel {parallel}: {level.tokens} tokens in {level.seconds:.1f} s = "
+            f"{level.rate:.1f} tok/s aggregate; {level.cpu_seconds:.1f} CPU-s; "
+            f"{level.battles} battles = {level.battles_per_cpu_hour:.0f} per CPU-hour "
+            f"(mean recorded concurrency {level.concurrency:.2f}; load average "
+            f"{os.getloadavg()[0]:.2f})"
+        )
+    serial = [level for level in results if level.parallel == 1]
+    base_rate = statistics.mean(level.rate for level in serial)
+    base_battles = statistics.mean(level.battles_per_cpu_hour for level in serial)
+    print(
+        f"serial (parallel 1, today's runner), first and last run: "
+        f"{serial[0].rate:.1f} and {serial[-1].rate:.1f} tok/s, "
+        f"{serial[0].battles_per_cpu_hour:.0f} and {serial[-1].battles_per_cpu_hour:.0f} "
+        "battles per CPU-hour (their mean is the base of the ratios)"
+    )
+    for level in results[1:-1]:
+        ratio = level.battles_per_cpu_hour / base_battles
+        print(
+            f"parallel {level.parallel}: {level.rate / base_rate:.2f}x tok/s, "
+            f"{ratio:.2f}x battles per CPU-hour over serial "
+            f"(target >= 1.5x: {'met' if ratio >= 1.5 else 'NOT met'})"
+        )
+    print(f"load average at the end: {os.getloadavg()[0]:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--prompts", type=int, default=4)
@@ -159,7 +260,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--models", default="smollm2,gemma3")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--parallel", help="levels of the parallel curve, e.g. 1,2,4,8")
     args = parser.parse_args()
+    if args.parallel:
+        if SMOLLM2_TAG not in {spec.tag for spec in packaged_models()}:
+            sys.exit(f"not installed: {SMOLLM2_TAG}: run scripts/install-local.sh")
+        with tempfile.TemporaryDirectory(prefix="arena-bench-gguf-") as cache_dir:
+            parallel_curve(args, Path(cache_dir))
+        return
     tags = [SHORT.get(name.strip(), name.strip()) for name in args.models.split(",")]
     installed = {spec.tag for spec in packaged_models()}
     missing = [tag for tag in tags if tag not in installed]
