@@ -210,9 +210,7 @@ class EmbeddedBackend(EmbeddedFacts):
             collector = self._generate(server, spec, messages, options, on_token)
             self._generated(spec.tag)
         finally:
-            # No reference to the server outlives the generation: the last one is _drop's,
-            # under the lock, so a server is never torn down while another loads.
-            server = None
+            server = None  # _drop's is the last reference: no teardown while another loads
             with self._lock:
                 self._active -= 1
                 if not self._active:  # the last one out applies its keep_alive
@@ -281,14 +279,9 @@ class EmbeddedBackend(EmbeddedFacts):
         path = self._path(spec)
         params = xlc.CommonParams()
         params.model.path = str(path)
-        # Each of the ``parallel`` sequences (slots) has a context of ``num_ctx``, as with
-        # Ollama's OLLAMA_NUM_PARALLEL; continuous batching decodes them together, and each
-        # slot reuses the cached prefix of its last prompt (the shared system prompt).
-        params.n_ctx = num_ctx * self.parallel
-        params.n_parallel = self.parallel
-        params.kv_unified = False
-        params.cont_batching = True
-        params.cache_prompt = True
+        # ``parallel`` slots of ``num_ctx`` each, batched together, each caching its prompt
+        params.n_ctx, params.n_parallel = num_ctx * self.parallel, self.parallel
+        params.kv_unified, params.cont_batching, params.cache_prompt = False, True, True
         params.cpuparams.n_threads = self.threads
         params.cpuparams_batch.n_threads = self.threads
         params.verbosity = 3 if self.verbose else 1
