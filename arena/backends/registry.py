@@ -17,7 +17,7 @@ GGUF files) and ``packaged`` (serve the PyPI-packaged models, default true). Eve
 ``connect_timeout``, ``read_timeout``, ``retries`` and ``backoff`` (default: the BACKEND_*
 settings of the same name, whose old names OLLAMA_* still work), and ``parallel``: how many
 requests to the same loaded model pre-generation sends at once (1 to ``MAX_PARALLEL``; default
-1: on a 2-core machine more gained little, ``scripts/bench/real_model.py --parallel``).
+1, and 2 for ``embedded``: ``scripts/bench/real_model.py --parallel``, README).
 For Ollama, start the server with ``OLLAMA_NUM_PARALLEL`` at least as large; for llama.cpp's
 server, ``-np``; the embedded backend runs that many sequences of one model at once.
 ``openai`` also takes ``memory``, ``{tag: bytes or "1.2GB"}``: the memory each model holds
@@ -184,11 +184,11 @@ def _memory(where: str, value: Any) -> dict[str, int]:
 
 
 def default_parallel(kind: str) -> int:
-    """``parallel`` when an entry leaves it out: 1 for every kind. A server's slots are its
-    own setting; the embedded SmolLM2 135M on 2 cores gained at most 1.11x battles per
-    CPU-hour with 2 sequences and less with 4 or 8 (README, Backends), so one at a time."""
-    del kind  # the same for every kind, as measured; a kind could differ on other machines
-    return 1
+    """``parallel`` when an entry leaves it out: 1 for a server (its slots are its own
+    setting: more requests than slots would only queue there), 2 for the embedded backend
+    (on 2 cores, 1.11x and 1.22x the battles per CPU-hour of 1 in two runs of the benchmark,
+    where 4 and 8 varied more with the machine's load: README, Backends)."""
+    return 2 if kind == "embedded" else 1
 
 
 def make_client(

@@ -27,7 +27,8 @@ registered twice (the same GGUF under a second tag, so every prompt makes a batt
 that many sequences of the loaded model at once. It prints the aggregate generated tokens/s
 (all answers' tokens over the run's wall time, loads included), the CPU time, pool battles
 per CPU-hour, and the ratio to level 1 (today's serial runner, run first and again last to
-show the machine's drift)::
+show the machine's drift); and beside it the backend alone: ``EmbeddedBackend.chat`` from as
+many threads as sequences, the same 16 requests at each level, the model loaded beforehand::
 
     .venv/bin/python scripts/bench/real_model.py --parallel 1,2,4,8 [--prompts 8]
         [--num-predict 64] [--threads 2]
@@ -41,6 +42,7 @@ import random
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from itertools import combinations
@@ -214,6 +216,41 @@ def parallel_level(args: argparse.Namespace, cache: Path, parallel: int) -> Leve
     return Level(parallel, tokens, seconds, cpu, battles, statistics.mean(levels))
 
 
+def direct_rate(args: argparse.Namespace, cache: Path, parallel: int) -> float:
+    """The backend alone: aggregate generated tok/s of 16 requests, ``parallel`` at once."""
+    backend = EmbeddedBackend(
+        packaged_models(cache), threads=args.threads, num_ctx=2048, parallel=parallel
+    )
+    options = [
+        generation_options({"GEN_NUM_PREDICT": args.num_predict, "GEN_TEMPERATURE": 0.7}, seed)
+        for seed in range(1, 17)
+    ]
+    backend.chat(SMOLLM2_TAG, messages_for("Hello", None), options[0])  # the load, untimed
+    work = list(enumerate(options))
+    lock, tokens = threading.Lock(), [0]
+
+    def worker() -> None:
+        while True:
+            with lock:
+                if not work:
+                    return
+                index, option = work.pop()
+            prompt = f"Explain one idea of physics to a child (number {index})."
+            result = backend.chat(SMOLLM2_TAG, messages_for(prompt, None), option)
+            with lock:
+                tokens[0] += result.eval_count or 0
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=worker) for _ in range(parallel)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    seconds = time.perf_counter() - started
+    backend.close()
+    return tokens[0] / seconds
+
+
 def parallel_curve(args: argparse.Namespace, cache: Path) -> None:
     """The ``--parallel`` levels, serial first and again last; one line each, then ratios."""
     levels = [int(level) for level in args.parallel.split(",")]
@@ -226,10 +263,12 @@ def parallel_curve(args: argparse.Namespace, cache: Path) -> None:
     results: list[Level] = []
     for parallel in order:
         level = parallel_level(args, cache, parallel)
+        direct = direct_rate(args, cache, parallel)
         results.append(level)
         print(
             f"parallel {parallel}: {level.tokens} tokens in {level.seconds:.1f} s = "
-            f"{level.rate:.1f} tok/s aggregate; {level.cpu_seconds:.1f} CPU-s; "
+            f"{level.rate:.1f} tok/s aggregate (backend alone {direct:.1f}); "
+            f"{level.cpu_seconds:.1f} CPU-s; "
             f"{level.battles} battles = {level.battles_per_cpu_hour:.0f} per CPU-hour "
             f"(mean recorded concurrency {level.concurrency:.2f}; load average "
             f"{os.getloadavg()[0]:.2f})"

@@ -103,8 +103,8 @@ def test_a_malformed_setting_stops_the_start(
 
 
 def test_parallel_is_per_backend_with_a_default_per_kind(tmp_path: Path) -> None:
-    """``parallel``: 1 unless set (measured: more gained little on 2 cores); the client
-    carries it for the runner."""
+    """``parallel``: 1 for a server unless set, 2 for the embedded backend (measured); the
+    client carries it for the runner."""
     value = [
         {"name": "ollama", "kind": "ollama", "url": "http://127.0.0.1:9", "parallel": 4},
         {"name": "lmstudio", "kind": "openai", "url": "http://127.0.0.1:9/v1"},
@@ -112,12 +112,12 @@ def test_parallel_is_per_backend_with_a_default_per_kind(tmp_path: Path) -> None
         {"name": "local4", "kind": "embedded", "parallel": 4},
     ]
     specs = {spec.name: spec.options["parallel"] for spec in parse_backends({"BACKENDS": value})}
-    assert specs == {"ollama": 4, "lmstudio": 1, "local": 1, "local4": 4}
+    assert specs == {"ollama": 4, "lmstudio": 1, "local": 2, "local4": 4}
     app = make_app(tmp_path / "instance", "http://127.0.0.1:9", BACKENDS=value)
     with app.app_context():
         assert get_backend("ollama").parallel == 4
         assert get_backend("lmstudio").parallel == 1
-        assert get_backend("local").parallel == 1
+        assert get_backend("local").parallel == 2
         assert get_backend("local4").parallel == 4  # made, not loaded: no xllamacpp call
         db.engine.dispose()
 
