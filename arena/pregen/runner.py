@@ -25,7 +25,6 @@ from arena.pregen.generate import AnswerMaker, FailureNote, MeteredBackend, Mode
 from arena.pregen.planner import ModelWork, Plan
 from arena.pregen.records import RunProgress, record_failure
 from arena.pregen.slate import MAX_CONSECUTIVE_FAILURES, ParallelSlate
-from arena.pregen.slate import outcome_label as _label
 from arena.pregen.summary import RunSummary, outcome_line, summary_lines
 
 __all__ = [
@@ -153,17 +152,7 @@ class _Runner(ParallelSlate):
                 may_continue=lambda: self.control.stop_reason() is None,
                 prompt_text=self.texts.get(prompt_id),
             )
-            self._account(model, outcome)
-            failure = outcome.failure
-            if failure is not None:
-                self._fail(model, failure)
-                self.summary.unanswered += 1
-                consecutive += 1
-                self.breaker.failed(model.tag, outcome.blames_server, failure.reason)
-            elif outcome.response_id is not None or outcome.duplicate:
-                consecutive = 0
-                self.breaker.succeeded()
-            self._report(model, _label(outcome))
+            consecutive = self._settle(model, outcome, consecutive)
             left = len(item.prompt_ids) - index - 1
             if self.breaker.open:
                 self.summary.given_up[self.breaker.backend] = self.breaker.reason or ""
