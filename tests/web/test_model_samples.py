@@ -64,7 +64,14 @@ def test_a_page_shows_only_the_visitors_own_voted_answers(app: Flask) -> None:
     voted = _serve(alice)
     _vote(alice, voted)
     open_battle = _serve(alice)  # served to alice, never voted on
+    with app.app_context():  # bob's battle is on another prompt: other answers than alice's
+        alice_prompts = [db.session.get_one(Battle, b).prompt_id for b in (voted, open_battle)]
+        db.session.execute(update(Prompt).where(Prompt.id.in_(alice_prompts)).values(shared=False))
+        db.session.commit()
     others = _serve(bob)
+    with app.app_context():
+        db.session.execute(update(Prompt).where(Prompt.id.in_(alice_prompts)).values(shared=True))
+        db.session.commit()
     _vote(bob, others)
     mine = _answers_of(app, voted, first)
     assert len(mine) == 1
@@ -186,11 +193,14 @@ def test_the_reveal_links_both_models_pages(
     assert len(links) == 2
     for slug in links:
         assert client.get(f"/models/{slug}").status_code == 200
-    # Speed and memory are known (answers' stats, /api/ps): the winner is on the Pareto front.
+    # The winner is rated best, so it is on the Pareto front exactly when its speed and memory
+    # are known. Memory is read from /api/ps after a slate's first answer, and a slate of one
+    # answer has unloaded its model by then: unknown (the front itself: test_cost.py).
     rated = [m for m in client.get("/api/models.json").get_json()["models"] if m["rating"]]
-    assert len(rated) == 2 and rated[0]["rating"]["on_pareto_front"] is True
-    assert rated[0]["cost"]["tokens_per_second"] and rated[0]["cost"]["memory_bytes"]
-    assert 'class="badge front"' in client.get("/models").get_data(as_text=True)
+    assert len(rated) == 2
+    known = bool(rated[0]["cost"]["tokens_per_second"] and rated[0]["cost"]["memory_bytes"])
+    assert rated[0]["rating"]["on_pareto_front"] is known
+    assert ('class="badge front"' in client.get("/models").get_data(as_text=True)) is known
 
 
 def test_an_expired_open_battle_no_longer_holds_a_showcase_answer_back(
