@@ -4,7 +4,6 @@ ever stored half (each row has both orders' whole outputs), none twice, and the 
 from __future__ import annotations
 
 import random
-import signal
 import subprocess
 import time
 from collections.abc import Callable
@@ -18,7 +17,7 @@ from arena.judging.verdicts import combine, parse_verdict
 from tests.support.fake_ollama import FakeOllama
 from tests.support.fakes.judge import FakeJudge
 from tests.support.judging import PREFERRED, judgements, judging_pool
-from tests.support.pregen import spawn, subprocess_env, wait_for
+from tests.support.pregen import kill_when, spawn, subprocess_env, wait_for
 
 PROMPTS = 4  # 4 prompts x 3 pairs = 12 pairs, about 0.3 s each (two orders)
 
@@ -42,19 +41,14 @@ def test_kill_9_at_random_points_leaves_no_half_judgement(
     kills = 0
     for _ in range(3):
         process = spawn(["scripts/judge.py"], env)
-        try:
+
+        def ready(process: subprocess.Popen[str] = process) -> None:
             # Once the run has stored a few more judgements, at a random point of a pair.
             goal = len(judgements(app)) + rng.randint(1, 3)
             wait_for(_stored(app, goal, process))
             time.sleep(rng.uniform(0.0, 0.3))
-            if process.poll() is None:
-                process.send_signal(signal.SIGKILL)
-                kills += 1
-            process.wait(timeout=10)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
+
+        kills += kill_when(process, ready)
     assert kills >= 1, f"every run finished before its kill (seed {seed})"
     killed_with = len(judgements(app))
     assert 0 < killed_with < 3 * PROMPTS, f"no run was killed mid-way (seed {seed})"

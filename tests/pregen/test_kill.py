@@ -4,7 +4,6 @@ partial is ever stored, no (prompt, model) has two usable answers, and the work 
 from __future__ import annotations
 
 import random
-import signal
 import time
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from sqlalchemy import select
 from arena.extensions import db
 from arena.models import GenerationRun
 from tests.support.fake_ollama import FakeOllama
-from tests.support.pregen import answers, spawn, subprocess_env
+from tests.support.pregen import answers, kill_when, spawn, subprocess_env
 
 TARGET = 5  # prompts: 3 models x 5 = 15 answers of about 0.1 s each
 
@@ -42,16 +41,8 @@ def test_kill_9_at_random_points_loses_only_the_answer_in_progress(
     kills = 0
     for _ in range(3):
         process = spawn(["scripts/pregenerate.py"], env)
-        try:
-            time.sleep(rng.uniform(0.6, 1.6))  # start-up takes ~0.5 s, the work ~1.5 s more
-            if process.poll() is None:
-                process.send_signal(signal.SIGKILL)
-                kills += 1
-            process.wait(timeout=10)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
+        # start-up takes ~0.5 s, the work ~1.5 s more
+        kills += kill_when(process, lambda: time.sleep(rng.uniform(0.6, 1.6)))
     assert kills >= 1, f"every run finished before its kill (seed {seed})"
 
     final = spawn(["scripts/pregenerate.py"], env)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import signal
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +25,7 @@ from arena.pregen.generate import MeteredBackend
 from tests.pregen.test_kill import full_answer
 from tests.support.app import make_app
 from tests.support.fake_ollama import FakeOllama
-from tests.support.pregen import answers, spawn, subprocess_env, wait_for
+from tests.support.pregen import answers, kill_when, spawn, subprocess_env, wait_for
 
 TAGS = ("llama3.2:1b", "qwen2.5:0.5b-instruct-q8_0", "gemma3:4b")
 WORDS = " ".join(f"word{i}" for i in range(20))
@@ -213,17 +212,13 @@ def test_kill_9_mid_slate_never_stores_an_answer_twice(
     kills = 0
     for _ in range(3):
         process = spawn(["scripts/pregenerate.py"], env)
-        try:
-            # killed once requests are under way (or when the run is over: then no kill)
-            wait_for(lambda p=process: fake_ollama.max_in_flight >= 2 or p.poll() is not None)
-            if process.poll() is None:
-                process.send_signal(signal.SIGKILL)
-                kills += 1
-            process.wait(timeout=10)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
+        # killed once requests are under way (or when the run is over: then no kill)
+        kills += kill_when(
+            process,
+            lambda p=process: wait_for(
+                lambda: fake_ollama.max_in_flight >= 2 or p.poll() is not None
+            ),
+        )
         fake_ollama.reset()  # max_in_flight counts the next run's
     assert kills >= 1, "every run finished before its kill"
     final = spawn(["scripts/pregenerate.py"], env)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -73,6 +74,22 @@ def spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def kill_when(process: subprocess.Popen[str], ready: Callable[[], object]) -> bool:
+    """Wait for ``ready()``, then SIGKILL ``process`` if it still runs; True when it was
+    killed (False: it had finished). The process is reaped whatever happens."""
+    try:
+        ready()
+        killed = process.poll() is None
+        if killed:
+            process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+        return killed
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 20.0, every: float = 0.05) -> bool:
