@@ -65,8 +65,18 @@ class PickQuery:
         return out
 
 
+def _single(args: Mapping[str, Any], name: str) -> str | None:
+    """``single_arg`` whose complaint (the parameter given twice) is a :class:`PickError`."""
+    try:
+        return single_arg(args, name)
+    except PickError:
+        raise
+    except FilterError as error:
+        raise PickError(str(error)) from None
+
+
 def _number(args: Mapping[str, Any], name: str, what: str, *, positive: bool) -> float | None:
-    raw = single_arg(args, name)
+    raw = _single(args, name)
     if not raw:
         return None
     try:
@@ -93,7 +103,7 @@ def parse_pick(args: Mapping[str, Any], categories: Sequence[str] | None = None)
         )
     ram_gb = _number(args, "ram_gb", "GB of memory", positive=True)
     min_tps = _number(args, "min_tps", "tokens per second", positive=False)
-    category = single_arg(args, "category") or None
+    category = _single(args, "category") or None
     if category is not None:
         known = known_categories() if categories is None else list(categories)
         if category not in known:

@@ -124,6 +124,8 @@ def test_bad_input_is_a_clear_400(app: Flask, client: FlaskClient) -> None:
         ("min_tps=x", "expected a number"),
         ("category=nope", "unknown category 'nope'"),
         ("ram=4", "unknown parameter 'ram'"),
+        ("category=&category=", "give 'category' at most once"),
+        ("ram_gb=4&ram_gb=8", "give 'ram_gb' at most once"),
     ):
         answer = client.get(f"/api/pick.json?{query}")
         assert answer.status_code == 400, query
