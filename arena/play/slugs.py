@@ -44,6 +44,13 @@ def model_slugs() -> dict[int, str]:
     return assign_slugs([(model_id, tag) for model_id, tag in rows])
 
 
+def slugs_by_tag() -> dict[str, str]:
+    """Every registered model's slug, by tag (what leaderboard rows name a model by)."""
+    rows = db.session.execute(select(Model.id, Model.tag)).all()
+    slugs = assign_slugs([(model_id, tag) for model_id, tag in rows])
+    return {tag: slugs[model_id] for model_id, tag in rows}
+
+
 def model_by_slug(slug: str) -> Model | None:
     """The model whose slug this is, or None."""
     for model_id, candidate in model_slugs().items():

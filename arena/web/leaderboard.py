@@ -31,6 +31,7 @@ from arena.leaderboard.filters import (
     parse_style,
     size_classes,
 )
+from arena.play.slugs import slugs_by_tag
 from arena.web.errors import error_response
 from arena.web.params import request_filters
 
@@ -134,6 +135,8 @@ def index() -> str:
         sort=sort,
         sort_labels=SORT_LABELS,
         cold=cold_start_for(board) if board.filters.is_human else None,
+        # Each row links its model's page (when the model pages are served).
+        slugs=slugs_by_tag() if "models.show" in current_app.view_functions else {},
         **_form_context(filters, style),
     )
 

@@ -279,6 +279,13 @@ def test_leaderboard_and_charts(new_visitor: NewVisitor) -> None:
     assert table.locator("tbody tr").count() >= 2
     expect(page.get_by_role("link", name="Leaderboard")).to_have_attribute("aria-current", "page")
     voter.shot("leaderboard")
+    # Each row's model name is a link to its model page.
+    first = table.locator("tbody tr th[scope=row] a").first
+    name = first.inner_text()
+    first.click()
+    page.wait_for_url(re.compile(r"/models/[a-z0-9-]+$"))
+    expect(page.get_by_role("heading", level=1)).to_contain_text(name)
+    voter.go("/leaderboard")
 
     page.get_by_role("link", name="Elo", exact=True).click()
     page.wait_for_url(re.compile(r"sort=elo"))

@@ -21,6 +21,7 @@ from arena.leaderboard.cost import LOADED_NS, model_costs
 from arena.models import Model, Prompt, Response
 from tests.support.battles import neutral_pool
 from tests.support.fake_ollama import FakeOllama
+from tests.support.html_checks import unlinked
 from tests.support.leaderboard_data import add_models, add_votes
 
 GB = 10**9
@@ -143,7 +144,7 @@ def test_leaderboard_exports_carry_the_costs_and_the_front(app: Flask, client: F
     assert lines["bloated:3b"]["on_pareto_front"] == "False"
     assert lines["mystery:2b"]["memory_bytes"] == ""
 
-    html = client.get("/leaderboard").get_data(as_text=True)
+    html = unlinked(client.get("/leaderboard").get_data(as_text=True))
     marked = set(re.findall(r'<th scope="row">([^<]+) <span class="badge front"', html))
     assert marked == {"strong:7b", "quick:1b"}
     cost = html[html.index('id="cost"') : html.index('id="more"')]
@@ -218,7 +219,7 @@ def test_the_page_says_how_figures_were_taken(app: Flask, client: FlaskClient) -
             db.session.add_all([shared, calm])
         db.session.commit()
     add_votes(app, [("busy:1b", "calm:1b", "a"), ("calm:1b", "busy:1b", "a")])
-    html = client.get("/leaderboard").get_data(as_text=True)
+    html = unlinked(client.get("/leaderboard").get_data(as_text=True))
     cost = html[html.index('id="cost"') : html.index('id="more"')]
     busy = re.search(r"busy:1b.*?</tr>", cost, re.S)
     calm = re.search(r"calm:1b.*?</tr>", cost, re.S)

@@ -14,6 +14,7 @@ from sqlalchemy import update
 from arena.extensions import db
 from arena.leaderboard.filters import Filters, SizeClass, parse_filters, size_classes
 from arena.models import Vote
+from tests.support.html_checks import unlinked
 from tests.support.leaderboard_data import T0, add_models, add_votes, rows_by_model
 
 SIZES = {"tiny:1b": 1.0, "small:1.5b": 1.5, "mid:3b": 3.0, "big:9b": 9.0, "mystery": None}
@@ -124,7 +125,7 @@ def test_flagged_votes_never_count(client: FlaskClient, models: Flask) -> None:
         for row in document["models"]:
             assert row["model"] != "mid:3b" or row["wins"] == 0
     assert len(votes_csv(client)) == 2
-    html = client.get("/leaderboard?category=writing").get_data(as_text=True)
+    html = unlinked(client.get("/leaderboard?category=writing").get_data(as_text=True))
     assert "No votes match these filters" in html
 
 
@@ -146,7 +147,7 @@ def test_sort_orders(client: FlaskClient, models: Flask) -> None:
     }
     assert board(client)["sort"] == "bt"
     for sort, models_in_order in order.items():
-        html = client.get(f"/leaderboard?sort={sort}").get_data(as_text=True)
+        html = unlinked(client.get(f"/leaderboard?sort={sort}").get_data(as_text=True))
         first, second = (html.index(f'<th scope="row">{m}</th>') for m in models_in_order)
         assert first < second
         lines = client.get(f"/api/leaderboard.csv?sort={sort}").get_data(as_text=True).splitlines()

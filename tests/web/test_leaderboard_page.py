@@ -13,7 +13,7 @@ from arena.extensions import db
 from arena.models import Model, Response
 from tests.support.battles import battle_id_of, neutral_pool
 from tests.support.fake_ollama import FakeOllama
-from tests.support.html_checks import executable_parts, start_tags
+from tests.support.html_checks import executable_parts, start_tags, unlinked
 from tests.support.leaderboard_data import add_models, add_votes
 
 PROVISIONAL = r'(?: <span class="badge (?:provisional|front)"[^>]*>(?:provisional|front)</span>)*'
@@ -21,6 +21,7 @@ PROVISIONAL = r'(?: <span class="badge (?:provisional|front)"[^>]*>(?:provisiona
 
 def cells(html: str, model: str) -> list[list[str]]:
     """The cells of the first table row headed by ``model`` (marked provisional or not)."""
+    html = unlinked(html)
     row = re.search(rf'<th scope="row">{re.escape(model)}{PROVISIONAL}</th>(.*?)</tr>', html, re.S)
     assert row, f"no row for {model}"
     return [
@@ -50,6 +51,15 @@ def test_three_ratings_bradley_terry_first(app: Flask, client: FlaskClient) -> N
     # ... then tokens/s and memory: no answer stored, memory unknown.
     assert [c[0] for c in alpha[6:]] == ["4", "3", "1", "0", "0", "75.0%", "–", "–"]
     assert 'aria-sort="descending"' in header and "Sort by size-aware Elo" in header
+
+
+def test_each_row_links_its_model_page(app: Flask, client: FlaskClient) -> None:
+    add_models(app, {"alpha:1b": 1.0, "beta:1.5b": 1.5})
+    add_votes(app, [("alpha:1b", "beta:1.5b", "a"), ("beta:1.5b", "alpha:1b", "b")])
+    html = client.get("/leaderboard").get_data(as_text=True)
+    for tag, slug in (("alpha:1b", "alpha-1b"), ("beta:1.5b", "beta-1-5b")):
+        assert re.search(rf'<th scope="row"><a href="/models/{slug}">{re.escape(tag)}</a>', html)
+        assert client.get(f"/models/{slug}").status_code == 200
 
 
 def test_sort_links_keep_the_filters(app: Flask, client: FlaskClient) -> None:

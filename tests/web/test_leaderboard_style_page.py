@@ -12,7 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from arena.leaderboard.charts import CHARTS, STYLE_CHARTS
-from tests.support.html_checks import start_tags
+from tests.support.html_checks import start_tags, unlinked
 from tests.support.leaderboard_data import add_models, add_votes, rows_by_model
 from tests.support.style_data import add_length_biased_votes, add_styled_answers
 from tests.web.test_leaderboard_page import cells
@@ -39,8 +39,8 @@ def test_style_control_shows_the_controlled_ratings_and_the_effects(
 ) -> None:
     document = client.get("/api/leaderboard.json").get_json()
     rows = rows_by_model(document)
-    plain = client.get("/leaderboard").get_data(as_text=True)
-    page = client.get("/leaderboard?style=control").get_data(as_text=True)
+    plain = unlinked(client.get("/leaderboard").get_data(as_text=True))
+    page = unlinked(client.get("/leaderboard?style=control").get_data(as_text=True))
     for model, row in rows.items():
         assert cells(plain, model)[1] == [f"{row['bt']:.0f}"]
         assert cells(page, model)[1] == [f"{row['bt_style']:.0f}"]
@@ -107,7 +107,7 @@ def test_disconnected_groups_are_ranked_apart_and_said_so(app: Flask, client: Fl
     rows = rows_by_model(document)
     assert [rows[m]["group"] for m in "abcde" for m in [f"{m}:1b"]] == [1, 1, 1, 2, 2]
     assert rows["d:1b"]["rank"] == 1  # ranked within its own group
-    page = client.get("/leaderboard").get_data(as_text=True)
+    page = unlinked(client.get("/leaderboard").get_data(as_text=True))
     assert (
         "Group 2 (d:1b, e:1b): these models never met the models of group 1, directly or "
         "through other models: ranked within their group only" in page
@@ -138,7 +138,7 @@ def test_open_ended_bounds_are_shown_open(app: Flask, client: FlaskClient) -> No
     champ = rows["champ:1b"]
     assert champ["bt_upper_open"] and not champ["bt_lower_open"]
     assert champ["bt_upper"] == champ["bt"]  # the bound holds the rating: never shown
-    page = client.get("/leaderboard").get_data(as_text=True)
+    page = unlinked(client.get("/leaderboard").get_data(as_text=True))
     assert cells(page, "champ:1b")[2] == ["≥", f"{champ['bt_lower']:.0f}"]
     assert "no upper bound" in page
     # A model with both bounds shows them as + / −.
@@ -165,7 +165,7 @@ def test_provisional_models_are_marked_everywhere_they_are_ranked(
     document = client.get("/api/leaderboard.json").get_json()
     rows = rows_by_model(document)
     assert [rows[m]["provisional"] for m in ("old:1b", "mid:1b", "new:1b")] == [False, False, True]
-    page = client.get("/leaderboard").get_data(as_text=True)
+    page = unlinked(client.get("/leaderboard").get_data(as_text=True))
     badge = '<span class="badge provisional"'
     assert re.search(rf'<th scope="row">new:1b {badge}[^>]*>provisional</span></th>', page)
     assert '<th scope="row">old:1b</th>' in page and '<th scope="row">mid:1b</th>' in page
