@@ -19,6 +19,7 @@ from flask import Flask, has_app_context
 from flask.testing import FlaskClient, FlaskCliRunner
 
 from arena.extensions import db
+from arena.leaderboard import cost_cache
 from arena.ops import pool_report_cache
 from arena.ops.export_builds import BUILDER_KEY, Builder
 from tests.support import databases
@@ -32,6 +33,13 @@ def _test_databases() -> Iterator[None]:
     """On PostgreSQL, drop the databases this test made once it is over (nothing on SQLite)."""
     yield
     databases.drop_test_databases()
+
+
+@pytest.fixture(autouse=True)
+def _costs_computed_afresh() -> None:
+    """Each test's database starts with no process-kept costs: PostgreSQL's test databases
+    share a URL, and two of them may hold answers alike in count and highest id."""
+    cost_cache.forget_costs()
 
 
 @pytest.fixture(autouse=True)

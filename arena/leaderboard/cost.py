@@ -27,6 +27,7 @@ __all__ = [
     "COST_COLUMNS",
     "LOADED_NS",
     "MIN_ALONE",
+    "RATING_DIGITS",
     "ModelCost",
     "ParetoPoint",
     "add_cost_columns",
@@ -36,6 +37,8 @@ __all__ = [
 
 #: Answers that ran alone needed to report a model's figures from those alone.
 MIN_ALONE = 10
+#: Decimals of an Elo rating the Pareto front compares (finer differences are the fit's noise).
+RATING_DIGITS = 6
 #: A ``load_duration`` above this (0.1 s) means the model was actually loaded for the answer;
 #: a warm model reports a few milliseconds.
 LOADED_NS = 100_000_000
@@ -264,10 +267,12 @@ def pareto_front(rows: Iterable[ParetoPoint | tuple[int, Any, Any, Any]]) -> set
 
     Models with an unknown rating, speed or memory are never on the front (their cost cannot
     be compared) and dominate none. Equal models do not dominate each other: all are on it.
-    Compare only ratings that are comparable (one group of the leaderboard).
+    Compare only ratings that are comparable (one group of the leaderboard). Ratings are
+    compared to :data:`RATING_DIGITS` decimals: a fit's last bits (two models one vote apart
+    both sit at the centre, 1e-11 Elo apart) are no better rating.
     """
     known = [
-        (int(row[0]), float(row[1]), float(row[2]), float(row[3]))
+        (int(row[0]), round(float(row[1]), RATING_DIGITS), float(row[2]), float(row[3]))
         for row in rows
         if row[1] is not None and row[2] is not None and row[3] is not None
     ]

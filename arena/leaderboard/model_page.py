@@ -3,7 +3,7 @@
 Ratings come from the cached leaderboards (:func:`arena.leaderboard.cache.serve_board`): the
 human board, the judges' board when there are judges, and one board per prompt category (a
 category's board is computed once, then kept fresh by the worker's refresh like every cached
-board). Speed and memory come from :func:`arena.leaderboard.cost.model_costs`. The record
+board). Speed and memory come from :func:`arena.leaderboard.cost_cache.current_costs`. The record
 against each rival reads the counted votes naming the model (two indexed queries). Sample
 answers are chosen elsewhere (``arena.play.samples``): what may be shown depends on who asks.
 """
@@ -20,7 +20,8 @@ from arena.extensions import db
 from arena.leaderboard.board import Board, sorted_rows
 from arena.leaderboard.bounds import LeaderboardUnavailable
 from arena.leaderboard.cache import serve_board
-from arena.leaderboard.cost import ModelCost, model_costs
+from arena.leaderboard.cost import ModelCost
+from arena.leaderboard.cost_cache import current_costs
 from arena.leaderboard.filters import JUDGE, Filters, known_categories, known_judges
 from arena.models import Model, Vote
 from arena.play.slugs import model_by_slug, model_slugs
@@ -109,7 +110,7 @@ def model_list() -> list[dict[str, Any]]:
     board = serve_board(Filters()).board
     order = {row["model"]: i for i, row in enumerate(sorted_rows(board, "bt"))}
     slugs = model_slugs()
-    costs = model_costs(db.session)
+    costs = current_costs()
     models = db.session.scalars(select(Model)).all()
     entries = []
     for model in models:
@@ -186,7 +187,7 @@ def model_page(slug: str) -> ModelPage:
     slugs = model_slugs()
     served = serve_board(Filters())
     board = served.board
-    costs = model_costs(db.session, category=None)
+    costs = current_costs()
     page = ModelPage(
         model=model,
         facts=_model_facts(model, slugs[model.id]),

@@ -5,7 +5,7 @@ resident memory while the model is loaded), speed (``min_tps``, median generatio
 second as measured here) and a prompt category (ratings from votes on that category only).
 :func:`pick` keeps the rated models within the limits, best first (Bradley-Terry rating, then
 the lower bound of its interval), from the cached leaderboard of that category and the
-measured costs (:func:`arena.leaderboard.cost.model_costs`).
+measured costs (:func:`arena.leaderboard.cost_cache.current_costs`).
 
 A model whose memory (or speed) is unknown cannot be said to fit a memory (speed) limit: it
 is left out of the list and named apart as of unknown cost. Without a limit, nothing is
@@ -29,7 +29,8 @@ from sqlalchemy import select
 from arena.extensions import db
 from arena.leaderboard.board import Board
 from arena.leaderboard.cache import get_board
-from arena.leaderboard.cost import ModelCost, model_costs
+from arena.leaderboard.cost import ModelCost
+from arena.leaderboard.cost_cache import current_costs
 from arena.leaderboard.filters import FilterError, Filters, known_categories, single_arg
 from arena.models import Model
 from arena.play.focus import MAX_FOCUS_MODELS, make_token
@@ -332,5 +333,5 @@ def pick(query: PickQuery) -> Pick:
     """The pick for ``query``: ratings from the cached leaderboard of its category, costs
     from every answer (a model's speed hardly depends on the prompt's category)."""
     board = get_board(Filters(category=query.category))
-    costs = model_costs(db.session)
+    costs = current_costs()
     return candidates(board, costs, query)

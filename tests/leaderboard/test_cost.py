@@ -6,10 +6,11 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
 from arena.extensions import db
 from arena.leaderboard.cost import LOADED_NS, ParetoPoint, model_costs, pareto_front
+from arena.leaderboard.cost_cache import current_costs
 from arena.models import Model, Prompt, Response
 
 GB = 10**9
@@ -181,3 +182,30 @@ def test_pareto_front_ties_one_model_and_empty() -> None:
     assert pareto_front([]) == set()
     # Strictly better on speed alone is enough to dominate.
     assert pareto_front([(1, 1000.0, 20.0, GB), (2, 1000.0, 21.0, GB)]) == {2}
+    # Ratings apart only in the fit's last bits are equal: the faster of the two dominates.
+    noise = [(1, 1000.0 + 4e-11, 20.0, GB), (2, 1000.0 - 4e-11, 21.0, GB)]
+    assert pareto_front(noise) == {2}
+    assert pareto_front([(1, 1000.001, 20.0, GB), (2, 1000.0, 21.0, GB)]) == {1, 2}
+
+
+def test_the_webs_costs_are_kept_until_answers_or_sizes_change(app: Flask) -> None:
+    with app.app_context():
+        mid = _model("alpha:1b")
+        _answers(mid, [_speed(10.0, concurrency=1), _speed(30.0, concurrency=1)])
+        first = current_costs()
+        assert first == model_costs(db.session)
+        assert current_costs() is first  # nothing changed: the kept costs, not read again
+        _answers(mid, [_speed(50.0, concurrency=1)])
+        added = current_costs()
+        assert added is not first and added[mid].answers == 3
+        assert added[mid].tokens_per_second == pytest.approx(30.0)
+        db.session.execute(update(Model).values(memory_bytes=GB, memory_source="ps"))
+        db.session.commit()
+        sized = current_costs()
+        assert sized[mid].memory_bytes == GB and current_costs() is sized
+        # An answer that stops being usable (flagged, say) leaves the figures.
+        fastest = db.session.scalar(select(func.max(Response.id)))
+        db.session.execute(update(Response).where(Response.id == fastest).values(status="failed"))
+        db.session.commit()
+        assert current_costs()[mid].answers == 2
+        assert current_costs() == model_costs(db.session)

@@ -12,6 +12,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import select, update
 
 from arena.extensions import db
+from arena.leaderboard.cost import RATING_DIGITS
 from arena.models import Battle, Model, Prompt, Response
 from arena.play.slugs import model_slugs
 from arena.pregen.planner import plan_batch
@@ -193,13 +194,31 @@ def test_the_reveal_links_both_models_pages(
     assert len(links) == 2
     for slug in links:
         assert client.get(f"/models/{slug}").status_code == 200
-    # The winner is rated best, so it is on the Pareto front exactly when its speed and memory
-    # are known. Memory is read from /api/ps after a slate's first answer, and a slate of one
-    # answer has unloaded its model by then: unknown (the front itself: test_cost.py).
+    # The front by its definition: a model with known speed and memory is on it unless the
+    # other is at least as well rated, as fast and as small, and better on one of the three.
+    # (One vote leaves both ratings at the centre, equal to RATING_DIGITS, so the winner need
+    # not be alone on it; memory is
+    # read from /api/ps after a slate's first answer, so a one-answer slate leaves it unknown.)
     rated = [m for m in client.get("/api/models.json").get_json()["models"] if m["rating"]]
     assert len(rated) == 2
-    known = bool(rated[0]["cost"]["tokens_per_second"] and rated[0]["cost"]["memory_bytes"])
-    assert rated[0]["rating"]["on_pareto_front"] is known
+
+    def point(entry: dict) -> tuple[float, float, float] | None:
+        cost = entry["cost"]
+        if not (cost["tokens_per_second"] and cost["memory_bytes"]):
+            return None
+        rating = round(entry["rating"]["bt"], RATING_DIGITS)
+        return (rating, cost["tokens_per_second"], -cost["memory_bytes"])
+
+    points = [point(m) for m in rated]
+    for mine, theirs, entry in ((points[0], points[1], rated[0]), (points[1], points[0], rated[1])):
+        beaten = (
+            mine is not None
+            and theirs is not None
+            and all(t >= m for t, m in zip(theirs, mine, strict=True))
+            and theirs != mine
+        )
+        assert entry["rating"]["on_pareto_front"] is (mine is not None and not beaten), entry
+    known = any(m["rating"]["on_pareto_front"] for m in rated)
     assert ('class="badge front"' in client.get("/models").get_data(as_text=True)) is known
 
 
