@@ -5,8 +5,10 @@ drawn, and the voter picks A with the Bradley-Terry probability
 ``1 / (1 + 10 ** ((R_B - R_A) / 400))`` of the true ratings. Besides the ``RULES``, ``paper``
 (:func:`arena.ratings.matchmaking.paper_weights`, the published rule) can be simulated as a
 baseline, and so can ``oracle``, a design no arena can use because it is handed the truth:
-every pair at most ``ORACLE_REACH`` places apart in the true order, alike (the best for (a)
-of the truth-aware designs tried: a yardstick of what a rule that knew the order could do).
+every pair at most ``ORACLE_REACH`` places apart in the true order, alike (a yardstick of
+what a rule that knew the order could do), and so can ``optimal``, also handed the truth:
+each vote on the pair that lowers the total variance of the ratings most, computed with the
+true win probabilities (the sequential A-optimal design an active rule tries to approach).
 Many runs are simulated at once (the rules are computed for a batch of runs in one set of
 array operations), each with its own truth and random stream. At checkpoints the
 leaderboard is computed as the arena computes it
@@ -34,6 +36,7 @@ import numpy as np
 from arena.ratings.bradley_terry import ELO_PER_NAT, bt_from_counts, fit_bt
 from arena.ratings.matchmaking import (
     DEFAULT_EXPLORATION,
+    PRIOR_SD,
     RECENT_OPPONENTS,
     _active,
     _classic,
@@ -114,6 +117,27 @@ def _oracle(truths: np.ndarray, usable: np.ndarray) -> np.ndarray:
     return _normalised((usable & (apart <= ORACLE_REACH)).astype(np.float64))
 
 
+def _optimal(wins: np.ndarray, truths: np.ndarray, usable: np.ndarray) -> np.ndarray:
+    """Per run: the usable pair(s) whose next vote lowers the total variance of the centred
+    ratings most, computed with the *true* win probabilities (the sequential A-optimal design
+    handed the truth, under the design's ``N(0, PRIOR_SD^2)`` prior), ties alike."""
+    m = truths.shape[1]
+    theta = truths / ELO_PER_NAT
+    p = 1.0 / (1.0 + np.exp(theta[:, None, :] - theta[:, :, None]))
+    weight = p * (1.0 - p)
+    lap = -(wins + np.swapaxes(wins, 1, 2)) * weight
+    lap[:, range(m), range(m)] = -lap.sum(axis=2)
+    sigma = np.linalg.inv(lap + np.eye(m) / PRIOR_SD**2)
+    cs = (np.eye(m) - 1.0 / m) @ sigma  # column k: C Sigma e_k
+    # Sherman-Morrison for u = e_i - e_j: w |C Sigma u|^2 / (1 + w u' Sigma u).
+    spread = ((cs[:, :, :, None] - cs[:, :, None, :]) ** 2).sum(axis=1)
+    var = np.diagonal(sigma, axis1=1, axis2=2)
+    u_sigma_u = var[:, :, None] + var[:, None, :] - 2.0 * sigma
+    gain = np.where(usable, weight * spread / (1.0 + weight * u_sigma_u), -np.inf)
+    top = gain.max(axis=(1, 2), keepdims=True)
+    return _normalised((usable & (gain >= top - 1e-12 * np.abs(top))).astype(np.float64))
+
+
 def _batch_weights(
     rule: str,
     wins: np.ndarray,
@@ -133,6 +157,8 @@ def _batch_weights(
         return _paper(wins, usable)
     if rule == "oracle":
         return _oracle(truths, usable)
+    if rule == "optimal":
+        return _optimal(wins, truths, usable)
     raise ValueError(f"unknown matchmaking rule {rule!r}")
 
 

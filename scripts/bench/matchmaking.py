@@ -12,7 +12,11 @@ al. 2024, §5: pairs in proportion to the expected reduction of the win-rate int
 width; :func:`arena.ratings.matchmaking.paper_weights`) as a baseline, and ``oracle``, a
 design handed the true order (pairs at most two places apart; no arena can use it): the
 row ``o/c`` says how far below ``classic`` a rule that knew the order gets on the same
-truths. For each rule and model count it prints the median over the runs of the votes needed until
+truths. ``optimal`` is handed the true strengths: each vote goes to the pair that lowers the
+total variance of the ratings most under the true win probabilities (the sequential
+A-optimal design an active rule tries to approach); the row ``opt/c`` says how far below
+``classic`` that gets. For each rule and model count it prints the median over the runs of
+the votes needed until
 
 - (a) the Spearman correlation of the arena's Bradley-Terry ratings with the truth is at
   least 0.9, and
@@ -42,7 +46,7 @@ from arena.ratings.matchmaking import RULES_ORDER  # noqa: E402
 from arena.ratings.simulation import RunResult, simulate  # noqa: E402
 
 TARGET_RATIO = 0.70
-BENCH_RULES = (*RULES_ORDER, "paper", "oracle")
+BENCH_RULES = (*RULES_ORDER, "paper", "oracle", "optimal")
 
 
 def median_votes(results: list[RunResult], attr: str, cap: int) -> tuple[float, int]:
@@ -105,6 +109,9 @@ def main() -> int:
         oa = done[(m, "oracle")][2] / done[(m, "classic")][2]
         ob = done[(m, "oracle")][4] / done[(m, "classic")][4]
         print(f"{m:>6} {'o/c':>8} {oa:>18.2f} {ob:>16.2f}   (knows the true order)")
+        ta = done[(m, "optimal")][2] / done[(m, "classic")][2]
+        tb = done[(m, "optimal")][4] / done[(m, "classic")][4]
+        print(f"{m:>6} {'opt/c':>8} {ta:>18.2f} {tb:>16.2f}   (knows the true strengths)")
     print(f"total {time.perf_counter() - started:.0f} s")
     return 0 if ok else 1
 

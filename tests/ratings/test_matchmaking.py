@@ -20,6 +20,7 @@ from arena.ratings.matchmaking import (
     uniform_weights,
 )
 from arena.ratings.simulation import (
+    ELO_PER_NAT,
     ORACLE_REACH,
     checkpoints,
     simulate,
@@ -220,3 +221,27 @@ def test_oracle_yardstick_only_draws_pairs_near_in_the_true_order() -> None:
     assert run.votes == 600
     assert run.battles[apart > ORACLE_REACH].sum() == 0
     assert (run.battles[(apart >= 1) & (apart <= ORACLE_REACH)] > 0).all()
+
+
+def _true_variance(battles: np.ndarray, truth: np.ndarray) -> float:
+    """Total variance of the centred ratings under the true win probabilities."""
+    theta = truth / ELO_PER_NAT
+    p = 1.0 / (1.0 + np.exp(theta[None, :] - theta[:, None]))
+    lap = -battles * p * (1.0 - p)
+    np.fill_diagonal(lap, -lap.sum(axis=1))
+    centre = np.eye(len(truth)) - 1.0 / len(truth)
+    return float(np.trace(centre @ np.linalg.pinv(lap) @ centre))
+
+
+def test_optimal_yardstick_lowers_the_true_variance_below_every_rule() -> None:
+    truth = np.array([0.0, 10.0, 150.0, 300.0, 320.0, 600.0])
+    variance = {
+        rule: _true_variance(
+            simulate_run(
+                rule, truth, max_votes=300, seed=5, stop_when_done=False, check=False
+            ).battles,
+            truth,
+        )
+        for rule in ("optimal", "classic", "uniform", "oracle")
+    }
+    assert variance["optimal"] < min(v for rule, v in variance.items() if rule != "optimal")
