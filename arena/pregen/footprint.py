@@ -4,9 +4,9 @@ growth of the process, or the operator's figure for an OpenAI-compatible server 
 :mod:`arena.backends.facts`). Stored on the model and on every contestant served by the same
 backend model (its variants share its load).
 
-Reading the memory never fails a run: a backend error leaves the figure as it was. A slate of
-one answer unloads its model with that answer (``keep_alive`` 0), so Ollama may no longer
-list it: the figure then waits for a longer slate.
+Reading the memory never fails a run: a backend error leaves the figure as it was. A slate
+whose first answer is also its last keeps the model loaded for the reading (the long
+``keep_alive``) and unloads it right after, instead of unloading it with the answer.
 """
 
 from __future__ import annotations

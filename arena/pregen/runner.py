@@ -144,15 +144,21 @@ class _Runner(ParallelSlate):
                     self._release(model.served_tag)
                     return False
             last = index == len(item.prompt_ids) - 1
+            # The last answer unloads the model, unless a variant of it is next
+            # (item.keep_warm: it shares the load) or its memory is still to be read: then
+            # the model stays loaded for /api/ps and is unloaded right after.
+            measure = last and not item.keep_warm and not self.summary.stored.get(model.tag)
+            unload = last and not item.keep_warm and not measure
             outcome = self.maker.answer(
                 model,
                 prompt_id,
-                # a variant of the same model is next (item.keep_warm): it shares the load
-                keep_alive=0 if last and not item.keep_warm else self.config["BACKEND_KEEP_ALIVE"],
+                keep_alive=0 if unload else self.config["BACKEND_KEEP_ALIVE"],
                 may_continue=lambda: self.control.stop_reason() is None,
                 prompt_text=self.texts.get(prompt_id),
             )
             consecutive = self._settle(model, outcome, consecutive)
+            if measure:
+                self._release(model.served_tag)
             left = len(item.prompt_ids) - index - 1
             if self.breaker.open:
                 self.summary.given_up[self.breaker.backend] = self.breaker.reason or ""

@@ -142,6 +142,22 @@ def test_memory_is_recorded_from_api_ps_after_a_pregeneration_run(
         assert models[tag].memory_bytes != models[tag].disk_bytes  # loaded, not the file
 
 
+def test_a_one_answer_slate_keeps_its_model_loaded_to_read_memory_then_unloads_it(
+    app: Flask, runner: FlaskCliRunner, fake_ollama: FakeOllama
+) -> None:
+    fake_ollama.set_answer(None, NEUTRAL)
+    sizes = {model.tag: model.memory for model in fake_ollama.models}
+    assert runner.invoke(args=["models", "sync"]).exit_code == 0
+    result = runner.invoke(args=["pregenerate", "--prompts", "1"])
+    assert result.exit_code == 0, result.output
+    models = _models(app)
+    for tag, memory in sizes.items():
+        assert (models[tag].memory_bytes, models[tag].memory_source) == (memory, "ps")
+    # One load per model, and none left holding memory once the run is over.
+    assert fake_ollama.loads == len(sizes)
+    assert fake_ollama.loaded_model is None
+
+
 def test_a_failure_to_read_memory_does_not_fail_the_run(
     app: Flask, runner: FlaskCliRunner, fake_ollama: FakeOllama
 ) -> None:

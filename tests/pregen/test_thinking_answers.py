@@ -56,7 +56,11 @@ def _answer_of(app: Flask, tag: str, status: str = "ok") -> Response:
 
 
 def _bodies(fake: FakeOllama, tag: str) -> list[dict[str, object]]:
-    return [r.body for r in fake.requests_to("/api/chat") if r.body.get("model") == tag]
+    return [
+        r.body
+        for r in fake.requests_to("/api/chat")
+        if r.body.get("model") == tag and r.body.get("messages")  # not an unload
+    ]
 
 
 def test_thinking_is_stored_apart_never_battled_and_revealed_as_figures(
