@@ -28,7 +28,8 @@ that many sequences of the loaded model at once. It prints the aggregate generat
 (all answers' tokens over the run's wall time, loads included), the CPU time, pool battles
 per CPU-hour, and the ratio to level 1 (today's serial runner, run first and again last to
 show the machine's drift); and beside it the backend alone: ``EmbeddedBackend.chat`` from as
-many threads as sequences, the same 16 requests at each level, the model loaded beforehand::
+many threads as sequences, one request per prompt the run answered (its texts and system
+prompt, so prompt reading costs the same), the model loaded beforehand::
 
     .venv/bin/python scripts/bench/real_model.py --parallel 1,2,4,8 [--prompts 8]
         [--num-predict 64] [--threads 2]
@@ -58,7 +59,7 @@ from arena.backends.configured import get_backend
 from arena.backends.embedded import EmbeddedBackend
 from arena.backends.packaged import GEMMA3_TAG, SMOLLM2_TAG, packaged_models
 from arena.extensions import db
-from arena.models import Response
+from arena.models import Prompt, Response
 from arena.ops.setup import ensure_database
 from arena.play import catalogue
 from arena.pregen import BatchRequest, run_batch
@@ -176,6 +177,8 @@ class Level:
     cpu_seconds: float
     battles: int
     concurrency: float  # the answers' mean recorded concurrency
+    prompts: tuple[str, ...] = ()  # the texts the run answered
+    system: str | None = None  # and its system prompt
 
     @property
     def rate(self) -> float:
@@ -211,19 +214,27 @@ def parallel_level(args: argparse.Namespace, cache: Path, parallel: int) -> Leve
                 answered[row.prompt_id] = answered.get(row.prompt_id, 0) + 1
             battles = sum(count * (count - 1) // 2 for count in answered.values())
             levels = [int((row.options or {}).get("concurrency", 1)) for row in rows]
+            texts = db.session.scalars(
+                select(Prompt.text).where(Prompt.id.in_(sorted(answered))).order_by(Prompt.id)
+            ).all()
+            system = app.config.get("GEN_SYSTEM_PROMPT") or None
             backend.close()  # type: ignore[attr-defined]
             db.engine.dispose()
-    return Level(parallel, tokens, seconds, cpu, battles, statistics.mean(levels))
+    return Level(
+        parallel, tokens, seconds, cpu, battles, statistics.mean(levels), tuple(texts), system
+    )
 
 
-def direct_rate(args: argparse.Namespace, cache: Path, parallel: int) -> float:
-    """The backend alone: aggregate generated tok/s of 16 requests, ``parallel`` at once."""
+def direct_rate(args: argparse.Namespace, cache: Path, level: Level) -> float:
+    """The backend alone: aggregate generated tok/s of one request per prompt the arena run
+    answered (its texts and system prompt), ``level.parallel`` at once."""
+    parallel = level.parallel
     backend = EmbeddedBackend(
         packaged_models(cache), threads=args.threads, num_ctx=2048, parallel=parallel
     )
     options = [
         generation_options({"GEN_NUM_PREDICT": args.num_predict, "GEN_TEMPERATURE": 0.7}, seed)
-        for seed in range(1, 17)
+        for seed in range(1, len(level.prompts) + 1)
     ]
     backend.chat(SMOLLM2_TAG, messages_for("Hello", None), options[0])  # the load, untimed
     work = list(enumerate(options))
@@ -235,8 +246,8 @@ def direct_rate(args: argparse.Namespace, cache: Path, parallel: int) -> float:
                 if not work:
                     return
                 index, option = work.pop()
-            prompt = f"Explain one idea of physics to a child (number {index})."
-            result = backend.chat(SMOLLM2_TAG, messages_for(prompt, None), option)
+            messages = messages_for(level.prompts[index], level.system)
+            result = backend.chat(SMOLLM2_TAG, messages, option)
             with lock:
                 tokens[0] += result.eval_count or 0
 
@@ -263,7 +274,7 @@ def parallel_curve(args: argparse.Namespace, cache: Path) -> None:
     results: list[Level] = []
     for parallel in order:
         level = parallel_level(args, cache, parallel)
-        direct = direct_rate(args, cache, parallel)
+        direct = direct_rate(args, cache, level)
         results.append(level)
         print(
             f"parallel {parallel}: {level.tokens} tokens in {level.seconds:.1f} s = "
