@@ -128,31 +128,21 @@ def test_a_server_without_capabilities_has_chat_models_and_says_so(
     assert EMBEDDER in models and models[EMBEDDER].capabilities is None
 
 
+@pytest.mark.parametrize("prompts", [2, 1])
 def test_memory_is_recorded_from_api_ps_after_a_pregeneration_run(
-    app: Flask, runner: FlaskCliRunner, fake_ollama: FakeOllama
+    app: Flask, runner: FlaskCliRunner, fake_ollama: FakeOllama, prompts: int
 ) -> None:
+    """Also when each model answers one prompt: its slate keeps it loaded for /api/ps, then
+    unloads it."""
     fake_ollama.set_answer(None, NEUTRAL)
     sizes = {model.tag: model.memory for model in fake_ollama.models}
     assert runner.invoke(args=["models", "sync"]).exit_code == 0
-    result = runner.invoke(args=["pregenerate", "--prompts", "2"])
+    result = runner.invoke(args=["pregenerate", "--prompts", str(prompts)])
     assert result.exit_code == 0, result.output
     models = _models(app)
     for tag, memory in sizes.items():
         assert (models[tag].memory_bytes, models[tag].memory_source) == (memory, "ps")
         assert models[tag].memory_bytes != models[tag].disk_bytes  # loaded, not the file
-
-
-def test_a_one_answer_slate_keeps_its_model_loaded_to_read_memory_then_unloads_it(
-    app: Flask, runner: FlaskCliRunner, fake_ollama: FakeOllama
-) -> None:
-    fake_ollama.set_answer(None, NEUTRAL)
-    sizes = {model.tag: model.memory for model in fake_ollama.models}
-    assert runner.invoke(args=["models", "sync"]).exit_code == 0
-    result = runner.invoke(args=["pregenerate", "--prompts", "1"])
-    assert result.exit_code == 0, result.output
-    models = _models(app)
-    for tag, memory in sizes.items():
-        assert (models[tag].memory_bytes, models[tag].memory_source) == (memory, "ps")
     # One load per model, and none left holding memory once the run is over.
     assert fake_ollama.loads == len(sizes)
     assert fake_ollama.loaded_model is None
