@@ -186,8 +186,8 @@ def _memory(where: str, value: Any) -> dict[str, int]:
 def default_parallel(kind: str) -> int:
     """``parallel`` when an entry leaves it out: 1 for a server (its slots are its own
     setting: more requests than slots would only queue there), 2 for the embedded backend
-    (on 2 cores, 1.11x and 1.22x the battles per CPU-hour of 1 in two runs of the benchmark,
-    where 4 and 8 varied more with the machine's load: README, Backends)."""
+    (on 2 cores it never lost to 1 in the benchmark's runs; 4 often gained more but varied
+    from run to run and holds twice the context memory: README, Backends)."""
     return 2 if kind == "embedded" else 1
 
 

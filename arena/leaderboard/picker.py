@@ -70,8 +70,6 @@ def _single(args: Mapping[str, Any], name: str) -> str | None:
     """``single_arg`` whose complaint (the parameter given twice) is a :class:`PickError`."""
     try:
         return single_arg(args, name)
-    except PickError:
-        raise
     except FilterError as error:
         raise PickError(str(error)) from None
 

@@ -38,17 +38,20 @@ def assign_slugs(models: list[tuple[int, str]]) -> dict[int, str]:
     return slugs
 
 
+def _tags() -> dict[int, str]:
+    """Every registered model's tag, by id (one small query over the models)."""
+    return {model_id: tag for model_id, tag in db.session.execute(select(Model.id, Model.tag))}
+
+
 def model_slugs() -> dict[int, str]:
-    """Every registered model's slug, by id (one small query over the models)."""
-    rows = db.session.execute(select(Model.id, Model.tag)).all()
-    return assign_slugs([(model_id, tag) for model_id, tag in rows])
+    """Every registered model's slug, by id."""
+    return assign_slugs(list(_tags().items()))
 
 
 def slugs_by_tag() -> dict[str, str]:
     """Every registered model's slug, by tag (what leaderboard rows name a model by)."""
-    rows = db.session.execute(select(Model.id, Model.tag)).all()
-    slugs = assign_slugs([(model_id, tag) for model_id, tag in rows])
-    return {tag: slugs[model_id] for model_id, tag in rows}
+    tags = _tags()
+    return {tags[model_id]: slug for model_id, slug in assign_slugs(list(tags.items())).items()}
 
 
 def model_by_slug(slug: str) -> Model | None:

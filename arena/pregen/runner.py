@@ -145,14 +145,14 @@ class _Runner(ParallelSlate):
                     return False
             last = index == len(item.prompt_ids) - 1
             # The last answer unloads the model, unless a variant of it is next
-            # (item.keep_warm: it shares the load) or its memory is still to be read: then
-            # the model stays loaded for /api/ps and is unloaded right after.
-            measure = last and not item.keep_warm and not self.summary.stored.get(model.tag)
-            unload = last and not item.keep_warm and not measure
+            # (item.keep_warm: it shares the load) or its memory is still to be read
+            # (``measure``): then it stays loaded for /api/ps and is unloaded right after.
+            ends = last and not item.keep_warm
+            measure = ends and not self.summary.stored.get(model.tag)
             outcome = self.maker.answer(
                 model,
                 prompt_id,
-                keep_alive=0 if unload else self.config["BACKEND_KEEP_ALIVE"],
+                keep_alive=0 if ends and not measure else self.config["BACKEND_KEEP_ALIVE"],
                 may_continue=lambda: self.control.stop_reason() is None,
                 prompt_text=self.texts.get(prompt_id),
             )
