@@ -89,7 +89,9 @@ def test_close_models_get_a_settle_link_to_targeted_blind_battles(
         battles = [db.session.get_one(Battle, b) for b in served]
         assert all(b.targeted for b in battles)
         in_focus = [{b.left.model_id, b.right.model_id} <= focus for b in battles]
-        assert sum(in_focus) >= FOCUS_BATTLES // 2
+        # Most come from the focus pairs (about 0.7 each: the share itself is measured over
+        # 200 seeds in tests/play/test_focus.py); 20 draws fall below half about one run in 60.
+        assert sum(in_focus) >= FOCUS_BATTLES // 5
         votes = db.session.scalars(select(Vote).where(Vote.battle_id.in_(served))).all()
         assert len(votes) == FOCUS_BATTLES and all(v.targeted for v in votes)
         assert not db.session.get_one(Battle, after).targeted
